@@ -1,0 +1,31 @@
+"""The engine: layer tap → per-scale activations and gradients → accumulation → fusion.
+
+Every saliency method in :mod:`cameras.methods` is a thin rule on top of these pieces.
+"""
+
+from .accumulate import Recording, ScaleRecord, record_scales
+from .fuse import ChannelRule, cameras_rule, fuse, minmax_normalize
+from .result import Result
+from .scales import PAPER_FACTORS, PAPER_RESOLUTIONS, resize, schedule
+from .tap import LayerNotReachedError, LayerReusedError, LayerTap, TapOutput, extract_logits, resolve_layer
+
+__all__ = [
+    "PAPER_FACTORS",
+    "PAPER_RESOLUTIONS",
+    "ChannelRule",
+    "LayerNotReachedError",
+    "LayerReusedError",
+    "LayerTap",
+    "Recording",
+    "Result",
+    "ScaleRecord",
+    "TapOutput",
+    "cameras_rule",
+    "extract_logits",
+    "fuse",
+    "minmax_normalize",
+    "record_scales",
+    "resize",
+    "resolve_layer",
+    "schedule",
+]

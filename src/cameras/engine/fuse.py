@@ -1,0 +1,112 @@
+"""Fusion of per-scale activations and gradients into one map, chunked over channels.
+
+CAMERAS (Jalwana et al., CVPR 2021, Eq. 2-4): every kept scale's activations A_s and gradients G_s are upsampled
+(bilinear, align_corners=False) to the output resolution and averaged over the kept scales,
+``Ā = mean_s up(A_s)``, ``Ḡ = mean_s up(G_s)``; the map is ``ReLU(Σ_c Ā_c ⊙ Ḡ_c)``.
+
+Any rule that is a sum over channels of a per-channel term (CAMERAS, HiResCAM, LayerCAM, Grad-CAM, …) can be fused
+the same way, so :func:`fuse` takes the per-channel-chunk rule as an argument. Only one chunk of channels is ever
+upsampled at a time: no C×H×W tensor of all channels exists, and memory is bounded by ``chunk_size``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .accumulate import Recording
+
+__all__ = ["ChannelRule", "auto_chunk_size", "cameras_rule", "fuse", "minmax_normalize", "scale_weights"]
+
+ChannelRule = Callable[[Tensor, Tensor], Tensor]
+"""``rule(mean_a, mean_g) -> partial_map``: (B, K, c, H, W) × (B, K, c, H, W) → (B, K, H, W) for one channel chunk."""
+
+_CHUNK_ELEMENTS = 1 << 22  # ≈ 16 MB of float32 per buffer
+
+
+def cameras_rule(mean_a: Tensor, mean_g: Tensor) -> Tensor:
+    """The CAMERAS fusion term of one channel chunk: Σ_c Ā_c ⊙ Ḡ_c (the ReLU comes after all chunks)."""
+    return (mean_a * mean_g).sum(dim=2)
+
+
+def scale_weights(keep: Tensor) -> Tensor:
+    """(B, K, S) bool keep mask → (B, K, S) float weights 1/n_kept on kept scales, 0 elsewhere."""
+    w = keep.float()
+    return w / w.sum(dim=-1, keepdim=True).clamp_min(1.0)
+
+
+def auto_chunk_size(batch: int, classes: int, out_hw: tuple[int, int]) -> int:
+    """Channels per chunk so that one (B, K, c, H, W) float32 buffer stays near 16 MB."""
+    per_channel = max(1, batch * classes * out_hw[0] * out_hw[1])
+    return max(1, _CHUNK_ELEMENTS // per_channel)
+
+
+def _up(x: Tensor, size: tuple[int, int]) -> Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def fuse(
+    recording: Recording,
+    out_size: tuple[int, int],
+    rule: ChannelRule = cameras_rule,
+    *,
+    chunk_size: int | None = None,
+) -> Tensor:
+    """Average upsampled A and G over the kept scales and apply ``rule`` chunk by chunk.
+
+    Args:
+        recording: per-scale (A, G) and keep masks from :func:`~cameras.engine.accumulate.record_scales`.
+        out_size: (H, W) of the output map.
+        rule: per-chunk rule (default: CAMERAS' Σ_c Ā_c Ḡ_c).
+        chunk_size: channels per chunk (default: :func:`auto_chunk_size`). The result does not depend on it beyond
+            float rounding.
+
+    Returns:
+        (B, K, H, W) float32 map *before* the ReLU.
+    """
+    first = recording.scales[0]
+    batch, channels = first.activations.shape[:2]
+    classes = recording.targets.shape[1]
+    height, width = out_size
+    device = first.activations.device
+    weights = scale_weights(recording.keep).to(device)  # (B, K, S)
+    step = chunk_size or auto_chunk_size(batch, classes, out_size)
+    if step < 1:
+        raise ValueError(f"chunk_size must be ≥ 1, got {chunk_size}.")
+    out = torch.zeros(batch, classes, height, width, device=device, dtype=torch.float32)
+    active = [s for s in range(len(recording.scales)) if bool((weights[:, :, s] != 0).any())]
+    for c0 in range(0, channels, step):
+        c1 = min(channels, c0 + step)
+        c = c1 - c0
+        sum_a = torch.zeros(batch, classes, c, height, width, device=device, dtype=torch.float32)
+        sum_g = torch.zeros_like(sum_a)
+        for s in active:
+            rec = recording.scales[s]
+            w = weights[:, :, s].reshape(batch, classes, 1, 1, 1)
+            up_a = _up(rec.activations[:, c0:c1], out_size)  # (B, c, H, W)
+            sum_a.addcmul_(up_a.unsqueeze(1), w)
+            del up_a
+            g = rec.gradients[:, :, c0:c1]
+            h, wd = g.shape[-2:]
+            up_g = _up(g.reshape(batch * classes, c, h, wd), out_size).reshape(batch, classes, c, height, width)
+            sum_g.addcmul_(up_g, w)
+            del up_g
+        out += rule(sum_a, sum_g)
+        del sum_a, sum_g
+    return out
+
+
+def minmax_normalize(maps: Tensor) -> Tensor:
+    """Min–max normalise each map of (..., H, W) to [0, 1]; a constant map becomes all zeros (never NaN)."""
+    flat = maps.flatten(-2)
+    lo = flat.amin(dim=-1, keepdim=True)
+    hi = flat.amax(dim=-1, keepdim=True)
+    span = hi - lo
+    safe = torch.where(span > 0, span, torch.ones_like(span))
+    norm = torch.where(span > 0, (flat - lo) / safe, torch.zeros_like(flat))
+    return norm.reshape(maps.shape)

@@ -1,0 +1,85 @@
+"""Scale schedules: which input resolutions the engine runs, and how inputs are resized.
+
+The paper (Jalwana et al., CVPR 2021, Sec. 3) upsamples a 224×224 input to 224, 324, …, 924 pixels (steps of 100) with
+bicubic interpolation. For an H×W input the default schedule applies the same *factors* (1, 324/224, …, 924/224) to
+both sides, so a 224×224 input runs exactly the paper's resolutions and other inputs keep their aspect ratio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["PAPER_FACTORS", "PAPER_RESOLUTIONS", "Resolutions", "resize", "schedule"]
+
+PAPER_RESOLUTIONS: tuple[int, ...] = tuple(range(224, 1000, 100))
+"""The paper's absolute resolutions: 224, 324, …, 924."""
+
+PAPER_FACTORS: tuple[float, ...] = tuple(r / 224 for r in PAPER_RESOLUTIONS)
+"""The paper's schedule as factors of the input size: 1, 324/224, …, 924/224."""
+
+Resolutions = Sequence[int | float | tuple[int, int]] | None
+"""A schedule: ``None`` (paper factors), ints (absolute square sizes), floats (factors), or (h, w) pairs."""
+
+
+def schedule(resolutions: Resolutions, input_hw: tuple[int, int]) -> list[tuple[int, int]]:
+    """Turn a user schedule into concrete (h, w) sizes for an input of size ``input_hw``.
+
+    Args:
+        resolutions: ``None`` for the paper's factors; a sequence whose items are ints (absolute square sizes,
+            paper style: ``[224, 324, 424]``), floats (factors of the input size: ``[1.0, 1.5]``) or ``(h, w)``
+            pairs. The first entry is the *base* scale at which the class is chosen.
+        input_hw: (H, W) of the input batch.
+
+    Returns:
+        A non-empty list of (h, w), in the given order.
+
+    Raises:
+        ValueError: empty schedule, non-positive sizes or factors, or items of an unknown kind.
+
+    Example:
+        >>> schedule(None, (224, 224))[:3]
+        [(224, 224), (324, 324), (424, 424)]
+        >>> schedule([1.0, 2.0], (100, 150))
+        [(100, 150), (200, 300)]
+    """
+    if resolutions is None:
+        resolutions = PAPER_FACTORS
+    if isinstance(resolutions, int | float | str) or not isinstance(resolutions, Sequence):
+        raise ValueError(
+            "resolutions must be a sequence (e.g. [224, 324, 424] or [1.0, 1.5]) or None, "
+            f"got {type(resolutions).__name__}."
+        )
+    if len(resolutions) == 0:
+        raise ValueError("resolutions is empty: give at least one scale (or None for the paper schedule).")
+    h, w = input_hw
+    sizes: list[tuple[int, int]] = []
+    for item in resolutions:
+        if isinstance(item, bool):
+            raise ValueError(f"Invalid scale {item!r}.")
+        if isinstance(item, int):
+            if item <= 0:
+                raise ValueError(f"Resolutions must be positive, got {item}.")
+            sizes.append((item, item))
+        elif isinstance(item, float):
+            if not item > 0:
+                raise ValueError(f"Scale factors must be positive, got {item}.")
+            sizes.append((max(1, round(h * item)), max(1, round(w * item))))
+        elif isinstance(item, tuple) and len(item) == 2 and all(isinstance(v, int) and v > 0 for v in item):
+            sizes.append((item[0], item[1]))
+        else:
+            raise ValueError(
+                f"Invalid scale {item!r}: use an int (absolute square size), a float (factor) or an (h, w) pair."
+            )
+    return sizes
+
+
+def resize(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bicubic resize (align_corners=False) of (B, C, H, W) images; the identity when the size already matches."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    with torch.no_grad():
+        return F.interpolate(images, size=size, mode="bicubic", align_corners=False)

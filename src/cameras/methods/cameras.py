@@ -1,0 +1,108 @@
+"""CAMERAS (Jalwana, Akhtar, Bennamoun, Mian, CVPR 2021): the engine with the paper's rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..engine.accumulate import record_scales
+from ..engine.fuse import cameras_rule, fuse, minmax_normalize
+from ..engine.result import Result
+from ..engine.scales import Resolutions, schedule
+from .base import Explainer, Targets
+
+__all__ = ["CAMERAS"]
+
+
+class CAMERAS(Explainer):
+    r"""Enhanced-resolution, sanity-preserving class activation maps.
+
+    For an input of size H×W the image is run at every scale of the schedule (default: the paper's factors 1,
+    324/224, …, 924/224, i.e. 224…924 px for a 224 px input; every scale but the input itself is a bicubic resize).
+    At each scale the layer's activations :math:`A_s` and the gradient :math:`G_s` of the target class *logit* w.r.t.
+    them are recorded; both are upsampled bilinearly to H×W, averaged over the kept scales, and fused:
+
+    .. math:: M = \mathrm{ReLU}\Big(\sum_c \bar A_c \odot \bar G_c\Big), \quad \text{then min–max normalised.}
+
+    With no target the class is the top-1 at the base scale and only scales whose own top-1 agrees are kept; with a
+    target every scale is kept (Jalwana et al. 2021, Sec. 3, Alg. 1).
+
+    Engineering: the backward pass stops at the layer (no parameter gradients, no graph below the layer), each scale
+    keeps only its layer-resolution A and G, and the fusion upsamples one chunk of channels at a time.
+
+    Args:
+        model: classifier returning logits (B, num_classes); any device and floating dtype.
+        layer: dotted name (``"layer4"``, ``"features.29"``) or module; ``None`` uses ``model.cameras_default_layer``
+            (set by :func:`cameras.models.load`).
+        resolutions: the schedule: ``None`` (paper factors), absolute square sizes (``[224, 324, 424]``), factors
+            (``[1.0, 1.5]``) or (h, w) pairs. The first entry is the base scale.
+        chunk_size: channels upsampled at once in the fusion (memory bound); ``None`` chooses ≈16 MB buffers.
+        progress: show a progress bar over scales.
+
+    Call:
+        ``explainer(images, targets=None, top_k=1)``
+
+        * images: (B, 3, H, W) normalised for the model.
+        * targets: ``None``, an int, B ints, a (B,) LongTensor, or a (B, K) LongTensor for K classes per image.
+        * top_k: with ``targets=None``, explain the top-k classes (k > 1 gives (B, k, H, W) maps; a scale is kept
+          for a class when the class is in that scale's top-k, which for k = 1 is the paper's rule).
+
+    Returns:
+        :class:`~cameras.engine.result.Result` with ``saliency`` (B, H, W) in [0, 1] on the images' device,
+        ``targets`` (B,), ``probabilities`` (B,), ``raw`` (B, H, W), ``kept`` (B, S), ``resolutions``.
+
+    Example:
+        >>> import torch, torchvision, cameras
+        >>> net = torchvision.models.resnet18().eval()
+        >>> out = cameras.CAMERAS(net, layer="layer4", resolutions=[64, 96])(torch.randn(2, 3, 64, 64))
+        >>> out.saliency.shape, out.targets.shape
+        (torch.Size([2, 64, 64]), torch.Size([2]))
+    """
+
+    name = "cameras"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | nn.Module | None = None,
+        resolutions: Resolutions = None,
+        *,
+        chunk_size: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        super().__init__(model, layer)
+        self.resolutions = resolutions
+        schedule(resolutions, (224, 224))  # validate early
+        self.chunk_size = chunk_size
+        self.progress = progress
+
+    def __call__(self, images: Tensor, targets: Targets = None, top_k: int = 1, **kwargs: Any) -> Result:
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int, got {top_k!r}.")
+        if top_k > 1 and targets is not None:
+            raise ValueError("Give either targets or top_k > 1, not both.")
+        result = super().__call__(images, targets, top_k=top_k, **kwargs)
+        if targets is None and top_k == 1:
+            result = result.select(0)
+        return result
+
+    def explain(self, images: Tensor, targets: Tensor | None, top_k: int = 1, **kwargs: Any) -> Result:
+        assert self.layer_name is not None
+        out_size = (int(images.shape[-2]), int(images.shape[-1]))
+        sizes = schedule(self.resolutions, out_size)
+        recording = record_scales(
+            self.model, self.layer_name, images, sizes, targets, top_k=top_k, progress=self.progress
+        )
+        raw = torch.relu(fuse(recording, out_size, cameras_rule, chunk_size=self.chunk_size))
+        return Result(
+            saliency=minmax_normalize(raw),
+            targets=recording.targets,
+            probabilities=recording.probabilities,
+            raw=raw,
+            kept=recording.keep,
+            resolutions=sizes,
+            scale_top1=recording.scale_top1,
+            method=self.name,
+        )

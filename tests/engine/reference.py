@@ -1,0 +1,74 @@
+"""A slow, definition-level CAMERAS written straight from the paper's description (for tests only).
+
+Per scale: resize the input (bicubic, align_corners=False; the input itself at its own size), full forward with an
+ordinary forward hook, full ``backward()`` of the class logit (parameter gradients included), upsample every channel
+of A and G to the input size (bilinear, align_corners=False), average over the kept scales, fuse with all channels at
+full resolution, ReLU, min–max normalise. Nothing here is shared with the library's engine.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def reference_cameras(
+    model: nn.Module,
+    layer: nn.Module,
+    images: Tensor,
+    sizes: list[tuple[int, int]],
+    targets: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Return (saliency (B, H, W), targets (B,), kept (B, S)) computed image by image, scale by scale."""
+    model.eval()
+    batch, _, height, width = images.shape
+    maps, chosen, kept_all = [], [], []
+    store: dict[str, Tensor] = {}
+
+    def hook(_m: nn.Module, _i: object, out: Tensor) -> None:
+        out.retain_grad()
+        store["a"] = out
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        for b in range(batch):
+            x0 = images[b : b + 1]
+            target = None if targets is None else int(targets[b])
+            sum_a = None
+            sum_g = None
+            kept = []
+            for s, size in enumerate(sizes):
+                if tuple(size) == (height, width):
+                    x = x0.clone()
+                else:
+                    x = F.interpolate(x0, size=size, mode="bicubic", align_corners=False)
+                model.zero_grad(set_to_none=True)
+                with torch.enable_grad():
+                    logits = model(x)
+                    if s == 0 and target is None:
+                        target = int(logits.argmax(1))
+                    assert target is not None
+                    keep = targets is not None or int(logits.argmax(1)) == target
+                    kept.append(keep)
+                    logits[0, target].backward()
+                a = store["a"].detach()
+                g = store["a"].grad
+                assert g is not None
+                if not keep:
+                    continue
+                up_a = F.interpolate(a, size=(height, width), mode="bilinear", align_corners=False)
+                up_g = F.interpolate(g, size=(height, width), mode="bilinear", align_corners=False)
+                sum_a = up_a if sum_a is None else sum_a + up_a
+                sum_g = up_g if sum_g is None else sum_g + up_g
+            n = sum(kept)
+            assert sum_a is not None and sum_g is not None
+            m = torch.relu((sum_a / n * sum_g / n).sum(dim=1))[0]
+            lo, hi = m.min(), m.max()
+            m = (m - lo) / (hi - lo) if hi > lo else torch.zeros_like(m)
+            maps.append(m)
+            chosen.append(target)
+            kept_all.append(kept)
+    finally:
+        handle.remove()
+    return torch.stack(maps), torch.tensor(chosen), torch.tensor(kept_all)
