@@ -1,0 +1,1 @@
+"""Command-line interface: ``cameras explain | compare | evaluate | sanity | attack``."""

@@ -1,0 +1,215 @@
+"""``cameras explain``: saliency maps for photos, written as overlays, arrays and JSON sidecars."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "parse_resolutions", "run"]
+
+
+def parse_resolutions(text: str | None) -> list[int | float] | None:
+    """``"224,324,424"`` → ints (absolute sizes); ``"1,1.5,2"`` with any decimal point → factors; ``None``/"paper"."""
+    if text is None or text.strip().lower() in ("", "paper"):
+        return None
+    items = [t.strip() for t in text.replace(" ", ",").split(",") if t.strip()]
+    if not items:
+        raise ValueError("--resolutions is empty.")
+    if any("." in t for t in items):
+        return [float(t) for t in items]
+    return [int(t) for t in items]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "explain",
+        help="explain photos with CAMERAS (or another method) and write overlays, .npy maps and JSON",
+        description="Explain photos. With no IMAGE, explains the bundled sample photo (skimage's chelsea).",
+    )
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (default: the bundled chelsea photo)")
+    p.add_argument("--model", default=None, help="model name (default: efficientnet_lite0); see `cameras.models`")
+    p.add_argument("--weights", default="DEFAULT", help="DEFAULT (packaged/torchvision weights) or a checkpoint PATH")
+    p.add_argument("--layer", default=None, help="dotted layer name (default: the model's default layer)")
+    p.add_argument("--method", default="cameras", help="saliency method (default: cameras)")
+    p.add_argument(
+        "--class",
+        dest="classes",
+        action="append",
+        default=None,
+        metavar="INDEX|NAME",
+        help="class to explain (index or ImageNet name); repeat for several (default: the top-1)",
+    )
+    p.add_argument("--top-k", type=int, default=1, help="explain each of the top K classes (default 1)")
+    p.add_argument(
+        "--resolutions",
+        default=None,
+        help="scales: '224,324,424' (absolute), '1,1.5,2.0' (factors), or 'paper' (default)",
+    )
+    p.add_argument("--square", action="store_true", help="paper mode: resize the photo to a square input")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps (default cpu)")
+    p.add_argument("--out", default="cameras_out", help="output folder (default: cameras_out)")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the colour map (default 0.5)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "class"
+
+
+@dataclass
+class _Row:
+    image: str
+    rank: int
+    cls: int
+    name: str
+    prob: float
+    kept: str
+    seconds: float
+
+
+def _error(message: str) -> None:
+    print(f"cameras explain: error: {message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    from .. import data, methods, models
+    from ..viz.overlay import save_overlay
+
+    try:
+        resolutions = parse_resolutions(args.resolutions)
+    except ValueError as err:
+        _error(f"bad --resolutions {args.resolutions!r}: {err}")
+        return 2
+    if args.top_k < 1:
+        _error("--top-k must be ≥ 1")
+        return 2
+    if args.classes and args.top_k > 1:
+        _error("give either --class or --top-k, not both")
+        return 2
+    try:
+        device = torch.device(args.device)
+        loaded = models.load(args.model or models.DEFAULT_MODEL, weights=args.weights, device=device)
+    except (ValueError, RuntimeError, ImportError, OSError, FileNotFoundError) as err:
+        _error(str(err))
+        return 2
+    try:
+        class_ids = [models.class_index(c) for c in (args.classes or [])]
+    except ValueError as err:
+        _error(str(err))
+        return 2
+    labels = loaded.labels
+    layer = args.layer or loaded.layer
+    try:
+        method_cls = methods.get(args.method)
+        kwargs: dict[str, Any] = {"resolutions": resolutions} if args.method.lower() == "cameras" else {}
+        explainer = method_cls(loaded.model, layer=layer, **kwargs)
+    except (ValueError, TypeError, ImportError) as err:
+        _error(str(err))
+        return 2
+
+    sources: list[tuple[str, Any]] = [(p, p) for p in args.images]
+    if not sources:
+        sources = [("chelsea", data.sample_image("chelsea"))]
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[_Row] = []
+    failures = 0
+    bar = tqdm(sources, desc="images", unit="img", disable=args.no_progress or len(sources) < 2)
+    for label, source in bar:
+        stem = Path(label).stem
+        try:
+            prepared = loaded.preprocess(source, square=True if args.square else None)
+        except (OSError, ValueError) as err:
+            _error(f"{label}: cannot read image: {err}")
+            failures += 1
+            continue
+        x = prepared.tensor.to(device)
+        if class_ids:
+            targets: torch.Tensor | None = torch.tensor([class_ids], dtype=torch.long, device=device)
+        else:
+            targets = None
+        start = time.perf_counter()
+        try:
+            if targets is not None:
+                result = explainer(x, targets)
+            elif args.top_k > 1:
+                result = explainer(x, top_k=args.top_k)
+            else:
+                result = explainer(x)
+        except (ValueError, RuntimeError, TypeError) as err:
+            _error(f"{label}: {err}")
+            failures += 1
+            continue
+        seconds = time.perf_counter() - start
+        if result.saliency.dim() == 3:  # one class: make it (1, K=1, h, w)
+            sal = result.saliency.unsqueeze(1)
+            tg, pr = result.targets.unsqueeze(1), result.probabilities.unsqueeze(1)
+            kept = result.kept.unsqueeze(1) if result.kept.dim() == 2 else result.kept
+        else:
+            sal, tg, pr, kept = result.saliency, result.targets, result.probabilities, result.kept
+        photo = prepared.original_rgb
+        maps = prepared.to_original(sal[0]).cpu().numpy().astype(np.float32)  # (K, H0, W0)
+        for k in range(sal.shape[1]):
+            cls = int(tg[0, k])
+            name = labels[cls] if cls < len(labels) else str(cls)
+            prob = float(pr[0, k])
+            kept_sizes = [list(s) for s, keep in zip(result.resolutions, kept[0, k].tolist()) if keep]
+            base = f"{stem}_{k + 1}_{_slug(name)}" if sal.shape[1] > 1 or class_ids else stem
+            png = save_overlay(
+                out_dir / f"{base}.png",
+                photo,
+                maps[k],
+                label=f"{name} ({cls})  p={prob:.1%}  [{explainer.name}]",
+                alpha=args.alpha,
+            )
+            np.save(out_dir / f"{base}.npy", maps[k])
+            sidecar = {
+                "image": label,
+                "model": loaded.name,
+                "layer": layer,
+                "method": explainer.name,
+                "class_index": cls,
+                "class_name": name,
+                "probability": prob,
+                "rank": k + 1,
+                "resolutions": [list(s) for s in result.resolutions],
+                "kept_scales": kept_sizes,
+                "original_size": list(photo.shape[:2]),
+                "input_size": list(x.shape[-2:]),
+                "seconds": seconds,
+                "device": str(device),
+                "overlay": png.name,
+                "map": f"{base}.npy",
+            }
+            (out_dir / f"{base}.json").write_text(json.dumps(sidecar, indent=2))
+            rows.append(_Row(label, k + 1, cls, name, prob, f"{len(kept_sizes)}/{len(result.resolutions)}", seconds))
+    _print_summary(rows, out_dir)
+    return 1 if failures else 0
+
+
+def _print_summary(rows: list[_Row], out_dir: Path) -> None:
+    if not rows:
+        return
+    header = ("image", "#", "class", "p", "scales kept", "s")
+    table = [
+        (Path(r.image).name, str(r.rank), f"{r.name} ({r.cls})", f"{r.prob:.3f}", r.kept, f"{r.seconds:.2f}")
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    print(line)
+    print("  ".join("-" * w for w in widths))
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+    print(f"wrote {len(rows)} map(s) to {out_dir}/")
