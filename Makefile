@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install $(TORCH_SPEC)
 	$(PY) -m pip install -e ".[all,test]"
+	# Quantus (LGPL, test-only cross-check): its declared deps pull a second OpenCV build, so install it alone
+	$(PY) -m pip install --no-deps "quantus==0.6.0"
 	touch $(STAMP)
 
 demo: $(STAMP)

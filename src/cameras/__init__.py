@@ -9,8 +9,59 @@ torch.Size([1, 64, 64])
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+from . import methods
 from .engine.result import Result
-from .methods import CAMERAS
+from .methods import (
+    CAM,
+    CAMERAS,
+    GradCAM,
+    GradCAMPlusPlus,
+    Gradient,
+    GuidedBackprop,
+    HiResCAM,
+    IntegratedGradients,
+    LayerCAM,
+    MultiScale,
+    ScoreCAM,
+    SmoothGrad,
+    XGradCAM,
+)
 
 __version__ = "0.1.0"
-__all__ = ["CAMERAS", "Result", "__version__"]
+
+_LAZY = ("attacks", "data", "metrics", "models", "sanity", "viz", "engine")
+
+
+def __getattr__(name: str) -> Any:
+    """Import the heavier subpackages (metrics, attacks, models, …) on first use."""
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CAM",
+    "CAMERAS",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "Gradient",
+    "GuidedBackprop",
+    "HiResCAM",
+    "IntegratedGradients",
+    "LayerCAM",
+    "MultiScale",
+    "Result",
+    "ScoreCAM",
+    "SmoothGrad",
+    "XGradCAM",
+    "__version__",
+    "attacks",
+    "data",
+    "methods",
+    "metrics",
+    "models",
+    "sanity",
+]

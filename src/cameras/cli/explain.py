@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import re
 import sys
@@ -112,7 +113,11 @@ def run(args: argparse.Namespace) -> int:
     layer = args.layer or loaded.layer
     try:
         method_cls = methods.get(args.method)
-        kwargs: dict[str, Any] = {"resolutions": resolutions} if args.method.lower() == "cameras" else {}
+        accepts = "resolutions" in inspect.signature(method_cls).parameters
+        kwargs: dict[str, Any] = {"resolutions": resolutions} if accepts else {}
+        if resolutions is not None and not accepts:
+            _error(f"--resolutions does not apply to the single-scale method {args.method!r}")
+            return 2
         explainer = method_cls(loaded.model, layer=layer, **kwargs)
     except (ValueError, TypeError, ImportError) as err:
         _error(str(err))

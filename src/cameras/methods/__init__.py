@@ -3,14 +3,41 @@
 >>> import cameras
 >>> cameras.methods.get("cameras").__name__
 'CAMERAS'
+>>> cameras.methods.get("ms-gradcam++").name
+'ms-gradcam++'
 """
 
 from __future__ import annotations
 
 from .base import Explainer, Targets
+from .cam import CAM, GradCAM, GradCAMPlusPlus, GradientCAM, HiResCAM, LayerCAM, XGradCAM
 from .cameras import CAMERAS
+from .gradients import Gradient, GuidedBackprop, IntegratedGradients, SmoothGrad
+from .multiscale import MultiScale, MultiScaleCAM
+from .scorecam import ScoreCAM
 
-__all__ = ["CAMERAS", "Explainer", "Targets", "available", "get", "register"]
+__all__ = [
+    "CAM",
+    "CAMERAS",
+    "Explainer",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "Gradient",
+    "GradientCAM",
+    "GuidedBackprop",
+    "HiResCAM",
+    "IntegratedGradients",
+    "LayerCAM",
+    "MultiScale",
+    "MultiScaleCAM",
+    "ScoreCAM",
+    "SmoothGrad",
+    "Targets",
+    "XGradCAM",
+    "available",
+    "get",
+    "register",
+]
 
 _REGISTRY: dict[str, type[Explainer]] = {}
 
@@ -43,3 +70,18 @@ def available() -> list[str]:
 
 
 register("cameras", CAMERAS)
+register("cam", CAM)
+register("gradcam", GradCAM, "grad-cam")
+register("gradcam++", GradCAMPlusPlus, "gradcampp", "grad-cam++")
+register("hirescam", HiResCAM)
+register("layercam", LayerCAM)
+register("xgradcam", XGradCAM)
+register("scorecam", ScoreCAM)
+register("gradient", Gradient, "saliency", "vanilla_gradient")
+register("guided_backprop", GuidedBackprop, "guidedbackprop", "guided-backprop")
+register("integrated_gradients", IntegratedGradients, "ig", "integratedgradients")
+register("smoothgrad", SmoothGrad)
+for _base in (GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM):
+    _ms = MultiScale(_base)
+    register(_ms.name, _ms, f"multiscale-{_base.name}")
+del _base, _ms

@@ -1,0 +1,192 @@
+"""``cameras compare``: one labelled grid PNG (and a JSON of what it computed) comparing methods, classes or models.
+
+The view follows from which option lists several items (at most one may):
+
+* several ``--classes`` → similar classes side by side, with contrast maps ``ReLU(A − B)``;
+* several ``--models`` → the models side by side, with the Spearman rank correlation of every pair of maps;
+* otherwise → methods side by side (``--methods``, default: CAMERAS, Grad-CAM, Grad-CAM++, LayerCAM, MS Grad-CAM++).
+
+Example: ``cameras compare --classes "tiger cat","Egyptian cat"`` (on the bundled chelsea photo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run", "split_list"]
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """Comma-separated option values (the option may also be repeated) → stripped, non-empty items.
+
+    Example:
+        >>> split_list(["tiger cat,Egyptian cat", " 281 "])
+        ['tiger cat', 'Egyptian cat', '281']
+    """
+    items: list[str] = []
+    for value in values or []:
+        items.extend(t.strip() for t in value.split(",") if t.strip())
+    return items
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "compare",
+        help="compare methods, similar classes or models side by side in one labelled grid (PNG + JSON)",
+        description=(
+            "Compare saliency maps in one labelled grid. Several --classes: similar classes with contrast maps "
+            "ReLU(A − B). Several --models: models side by side with the Spearman rank correlation of their maps. "
+            "Otherwise: methods side by side. With no IMAGE, uses the bundled chelsea photo."
+        ),
+    )
+    p.add_argument(
+        "image", nargs="?", default=None, metavar="IMAGE", help="image file or sample name (default chelsea)"
+    )
+    p.add_argument(
+        "--methods",
+        action="append",
+        metavar="A,B,...",
+        help="methods (registry names, e.g. cameras,gradcam,gradcam++,scorecam,ig); default: a CAM selection",
+    )
+    p.add_argument(
+        "--classes",
+        action="append",
+        metavar="C1,C2,...",
+        help='classes as indices or ImageNet names, e.g. "tiger cat","Egyptian cat" (default: the top-1)',
+    )
+    p.add_argument(
+        "--models",
+        action="append",
+        metavar="M1,M2,...",
+        help="models, e.g. efficientnet_lite0,efficientnet_lite1,efficientnet_lite2 (default: efficientnet_lite0)",
+    )
+    p.add_argument("--weights", default="DEFAULT", help="DEFAULT (packaged/torchvision weights) or a checkpoint PATH")
+    p.add_argument("--layer", default=None, help="dotted layer name (default: each model's default layer)")
+    p.add_argument(
+        "--resolutions", default=None, help="scales for cameras and ms-* methods: '224,324', '1,1.5,2' or 'paper'"
+    )
+    p.add_argument("--square", action="store_true", help="paper mode: resize the photo to a square input")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--out", default="cameras_out", help="output folder (default: cameras_out)")
+    p.add_argument("--alpha", type=float, default=0.5, help="opacity of the maps over the photo (default 0.5)")
+    p.add_argument("--dpi", type=int, default=120, help="resolution of the PNG (default 120)")
+    p.set_defaults(func=run)
+
+
+def _error(message: str) -> None:
+    print(f"cameras compare: error: {message}", file=sys.stderr)
+
+
+def _load_image(text: str | None) -> tuple[str, Any]:
+    from .. import data
+
+    if text is None:
+        return "chelsea", data.sample_image("chelsea")
+    if not Path(text).exists() and text.strip().lower() in data.SAMPLES:
+        return text.strip().lower(), data.sample_image(text)
+    from ..models import read_rgb
+
+    return Path(text).name, read_rgb(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from .. import models
+    from ..viz.compare import DEFAULT_METHODS, compare_classes, compare_methods, compare_models
+    from .explain import parse_resolutions
+
+    method_names = split_list(args.methods)
+    class_names = split_list(args.classes)
+    model_names = split_list(args.models) or [models.DEFAULT_MODEL]
+    several = [
+        n for n, v in (("--methods", method_names), ("--classes", class_names), ("--models", model_names)) if len(v) > 1
+    ]
+    if len(several) > 1:
+        _error(f"compare one thing at a time: {' and '.join(several)} both list several items")
+        return 2
+    if not 0.0 <= args.alpha <= 1.0:
+        _error(f"--alpha must be in [0, 1], got {args.alpha}")
+        return 2
+    try:
+        resolutions = parse_resolutions(args.resolutions)
+    except ValueError as err:
+        _error(f"bad --resolutions {args.resolutions!r}: {err}")
+        return 2
+    kwargs = {"*": {"resolutions": resolutions}} if resolutions is not None else None
+    if len(model_names) > 1 and args.layer:
+        _error("--layer applies to one model; with several --models each uses its default layer")
+        return 2
+    try:
+        from .. import methods
+
+        for name in method_names:
+            methods.get(name)
+        image_name, image = _load_image(args.image)
+    except (ValueError, TypeError, FileNotFoundError, OSError) as err:
+        _error(str(err))
+        return 2
+    try:
+        device = torch.device(args.device)
+        loaded = [models.load(n, weights=args.weights, device=device) for n in model_names]
+    except (ValueError, RuntimeError, ImportError, OSError, KeyError) as err:
+        _error(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err))
+        return 2
+
+    start = time.perf_counter()
+    common: dict[str, Any] = {"method_kwargs": kwargs, "square": args.square, "image_name": image_name}
+    common["alpha"] = args.alpha
+    try:
+        if len(loaded) > 1:
+            view = compare_models(
+                loaded, image, method_names[0] if method_names else "cameras", class_names[0] if class_names else None,
+                **common,
+            )  # fmt: skip
+        elif len(class_names) > 1:
+            method = method_names[0] if method_names else "cameras"
+            view = compare_classes(loaded[0], image, class_names, method, layer=args.layer, **common)
+        else:
+            chosen = method_names or list(DEFAULT_METHODS)
+            target = class_names[0] if class_names else None
+            view = compare_methods(loaded[0], image, chosen, target, layer=args.layer, **common)
+    except (ValueError, TypeError, ImportError) as err:  # bad class name, unsuitable method/model, missing extra
+        _error(str(err))
+        return 2
+    except RuntimeError as err:
+        _error(str(err))
+        return 1
+    png, sidecar = view.save(args.out, dpi=args.dpi)
+    _print_summary(view, time.perf_counter() - start)
+    print(f"wrote {png} and {sidecar}")
+    return 0
+
+
+def _print_summary(view: Any, seconds: float) -> None:
+    header = ("panel", "method", "model", "class", "p", "s")
+    rows = [
+        (
+            p.kind,
+            p.method,
+            p.model,
+            f"{p.class_name} ({p.class_index})",
+            f"{p.probability:.3f}",
+            f"{p.seconds:.2f}" if p.kind == "map" else "",
+        )
+        for p in view.panels
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    if view.spearman:
+        title = "Spearman rank correlation between models' maps" if view.view == "models" else "Spearman ρ"
+        print(f"{title}:")
+        for pair in view.spearman:
+            rho = "n/a" if pair["rho"] is None else f"{pair['rho']:.3f}"
+            print(f"  {pair['a']} vs {pair['b']}: {rho}")
+    print(f"{view.view} view computed in {seconds:.1f} s")

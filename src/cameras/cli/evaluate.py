@@ -1,0 +1,301 @@
+"""``cameras evaluate``: localisation and faithfulness metrics of saliency methods on annotated photos.
+
+For every annotated photo found in ``--images`` and every annotated class of it, each method explains that class
+(``--target label``, default) or the model's top-1 class (``--target predicted``, then all boxes of the photo
+count). Metrics per (photo, class, method):
+
+* ``pointing`` — pointing game hit (Zhang et al. 2016), tolerance ``--tolerance`` px (TorchRay: 15), higher better;
+* ``energy`` — share of the map's mass in the boxes (Score-CAM's energy-based pointing game), higher better;
+* ``insertion`` / ``deletion`` — RISE AUCs (Petsiuk et al. 2018) over ``--steps`` steps, higher / lower better;
+* ``avg_drop`` / ``increase`` — Grad-CAM++'s Average Drop % (lower better) and Increase in Confidence % (higher
+  better).
+
+The localisation metrics are computed in the photo's pixels (the map resized back to the photo, as TorchRay does;
+``--frame input`` uses the model-input frame with the boxes scaled instead); the faithfulness metrics in the model's
+input frame. Outputs in ``--out``: ``per_image.csv``, ``summary.csv``, ``evaluate.json`` and ``evaluate.png``; the
+summary table (mean ± std over rows) is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["METRICS", "add_parser", "run", "summarize"]
+
+METRICS: dict[str, tuple[str, bool]] = {
+    "pointing": ("pointing game", True),
+    "energy": ("energy in box", True),
+    "insertion": ("insertion AUC", True),
+    "deletion": ("deletion AUC", False),
+    "avg_drop": ("average drop %", False),
+    "increase": ("increase in conf. %", True),
+}
+"""metric key → (display name, higher is better)."""
+
+
+def _split(values: Sequence[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out.extend(t.strip() for t in v.split(",") if t.strip())
+    return out
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "evaluate",
+        help="pointing game, energy, insertion/deletion and confidence metrics of methods on annotated photos",
+        description=(
+            "Evaluate saliency methods on photos with bounding boxes (JSON {'file.jpg': [{'class': 951, 'box': "
+            "[x0, y0, x1, y1]}]} in photo pixels, or Pascal VOC XML). Prints a method × metric table (mean ± std) "
+            "and writes per_image.csv, summary.csv, evaluate.json and evaluate.png to --out."
+        ),
+    )
+    p.add_argument("--images", required=True, help="folder holding the annotated photos")
+    p.add_argument("--boxes", required=True, help="box file: .json, a VOC .xml, or a folder of VOC .xml files")
+    p.add_argument(
+        "--methods", nargs="+", default=["cameras"], help="methods (space or comma separated; default: cameras)"
+    )
+    p.add_argument("--model", default=None, help="model name (default: efficientnet_lite0)")
+    p.add_argument("--weights", default="DEFAULT", help="DEFAULT or a checkpoint PATH")
+    p.add_argument("--layer", default=None, help="dotted layer name (default: the model's default layer)")
+    p.add_argument("--resolutions", default=None, help="CAMERAS scales: '224,324', '1,1.5' or 'paper' (default)")
+    p.add_argument("--square", action="store_true", help="resize photos to a square input (the paper's setting)")
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        default=list(METRICS),
+        help=f"metrics to compute (default: all of {', '.join(METRICS)})",
+    )
+    p.add_argument(
+        "--target",
+        choices=("label", "predicted"),
+        default="label",
+        help="explain the annotated class (default) or the model's top-1",
+    )
+    p.add_argument("--tolerance", type=float, default=15.0, help="pointing-game tolerance in pixels (default 15)")
+    p.add_argument("--steps", type=int, default=100, help="insertion/deletion steps (default 100)")
+    p.add_argument(
+        "--frame",
+        choices=("original", "input"),
+        default="original",
+        help="pixel frame of the localisation metrics: the photo's (default) or the model input's",
+    )
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass in insertion/deletion")
+    p.add_argument("--out", default="cameras_eval", help="output folder (default: cameras_eval)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _error(message: str) -> None:
+    print(f"cameras evaluate: error: {message}", file=sys.stderr)
+
+
+@dataclass
+class Row:
+    """Metrics of one method on one (photo, class)."""
+
+    image: str
+    cls: int
+    name: str
+    method: str
+    values: dict[str, float]
+
+
+def summarize(rows: Sequence[Row], methods: Sequence[str], metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{method: {metric: {"mean", "std", "n"}}}`` over rows (population std; NaN-free values only)."""
+    out: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        out[m] = {}
+        for k in metrics:
+            vals = [r.values[k] for r in rows if r.method == m and k in r.values and math.isfinite(r.values[k])]
+            n = len(vals)
+            mean = sum(vals) / n if n else float("nan")
+            std = math.sqrt(sum((v - mean) ** 2 for v in vals) / n) if n else float("nan")
+            out[m][k] = {"mean": mean, "std": std, "n": n}
+    return out
+
+
+def _table(summary: dict[str, dict[str, Any]], metrics: Sequence[str]) -> str:
+    header = ["method"] + [f"{METRICS[k][0]} {'↑' if METRICS[k][1] else '↓'}" for k in metrics]
+    body = [[m] + [f"{summary[m][k]['mean']:.3f} ± {summary[m][k]['std']:.3f}" for k in metrics] for m in summary]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _bar_plot(summary: dict[str, dict[str, Any]], metrics: Sequence[str], path: Path) -> None:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.0 * len(metrics), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    methods = list(summary)
+    xs = np.arange(len(methods))
+    for ax, k in zip(axes, metrics):
+        means = [summary[m][k]["mean"] for m in methods]
+        stds = [summary[m][k]["std"] for m in methods]
+        ax.bar(xs, means, yerr=stds, capsize=3, color=[f"C{i}" for i in range(len(methods))])
+        ax.set_xticks(xs, methods, rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{METRICS[k][0]} ({'higher' if METRICS[k][1] else 'lower'} is better)", fontsize=9)
+    fig.savefig(path, dpi=120)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from .. import methods as methods_mod
+    from .. import models
+    from ..engine.tap import extract_logits
+    from ..metrics import (
+        boxes_tensor,
+        boxes_to_input,
+        confidence_change,
+        energy_in_box,
+        insertion_deletion,
+        load_boxes,
+        pointing_game,
+    )
+    from .explain import parse_resolutions
+
+    method_names = _split(args.methods)
+    metric_names = _split(args.metrics)
+    bad = [k for k in metric_names if k not in METRICS]
+    if bad or not metric_names:
+        _error(f"unknown metric(s) {bad}; choose from {', '.join(METRICS)}")
+        return 2
+    if not method_names:
+        _error("no method given")
+        return 2
+    if args.steps < 1 or args.batch_size < 1 or not math.isfinite(args.tolerance) or args.tolerance < 0:
+        _error("--steps and --batch-size must be ≥ 1 and --tolerance ≥ 0")
+        return 2
+    images_dir = Path(args.images)
+    if not images_dir.is_dir():
+        _error(f"--images {images_dir} is not a folder")
+        return 2
+    try:
+        annotations = load_boxes(args.boxes)
+        resolutions = parse_resolutions(args.resolutions)
+    except (ValueError, FileNotFoundError) as err:
+        _error(str(err))
+        return 2
+    try:
+        device = torch.device(args.device)
+        loaded = models.load(args.model or models.DEFAULT_MODEL, weights=args.weights, device=device)
+    except (ValueError, RuntimeError, ImportError, OSError) as err:
+        _error(str(err))
+        return 2
+    layer = args.layer or loaded.layer
+    explainers: dict[str, Callable[..., Any]] = {}
+    for name in method_names:
+        try:
+            cls = methods_mod.get(name)
+            kwargs: dict[str, Any] = {"resolutions": resolutions} if cls.name == "cameras" else {}
+            explainers[cls.name or name] = cls(loaded.model, layer=layer, **kwargs)
+        except (ValueError, TypeError, ImportError) as err:
+            _error(f"method {name!r}: {err}")
+            return 2
+    labels = list(loaded.labels)
+
+    rows: list[Row] = []
+    failures = 0
+    for fname, anns in tqdm(annotations.items(), desc="images", unit="img", disable=args.no_progress):
+        path = images_dir / fname
+        try:
+            prepared = loaded.preprocess(path, square=args.square)
+        except (OSError, ValueError, TypeError) as err:
+            _error(f"{fname}: cannot read image: {err}")
+            failures += 1
+            continue
+        x = prepared.tensor.to(device)
+        if not anns:
+            _error(f"{fname}: no boxes, skipped")
+            failures += 1
+            continue
+        if args.target == "predicted" or any(a.label is None for a in anns):
+            with torch.no_grad():
+                top1 = int(extract_logits(loaded.model.eval()(x)).argmax(dim=1)[0])
+            jobs = [(top1, boxes_tensor(anns))]
+        else:
+            jobs = [
+                (c, boxes_tensor(anns, label=c)) for c in dict.fromkeys(a.label for a in anns if a.label is not None)
+            ]
+        for cls_id, boxes in jobs:
+            if args.frame == "input":
+                loc_boxes = boxes_to_input(boxes, prepared)
+            else:
+                loc_boxes = boxes
+            for mname, explainer in explainers.items():
+                try:
+                    result = explainer(x, torch.tensor([cls_id], device=device))
+                except (ValueError, RuntimeError, TypeError) as err:
+                    _error(f"{fname}: {mname}: {err}")
+                    failures += 1
+                    continue
+                sal = result.saliency.detach().float()
+                loc_map = prepared.to_original(sal) if args.frame == "original" else sal
+                values: dict[str, float] = {}
+                if "pointing" in metric_names:
+                    values["pointing"] = float(pointing_game(loc_map, [loc_boxes], tolerance=args.tolerance)[0])
+                if "energy" in metric_names:
+                    values["energy"] = float(energy_in_box(loc_map, [loc_boxes])[0])
+                if "insertion" in metric_names or "deletion" in metric_names:
+                    ins_del = insertion_deletion(
+                        loaded.model, x, sal, [cls_id], steps=args.steps, batch_size=args.batch_size
+                    )
+                    values["insertion"] = float(ins_del.insertion[0])
+                    values["deletion"] = float(ins_del.deletion[0])
+                if "avg_drop" in metric_names or "increase" in metric_names:
+                    cc = confidence_change(loaded.model, x, sal.clamp(0, 1), [cls_id])
+                    values["avg_drop"] = 100.0 * float(cc.drop[0])
+                    values["increase"] = 100.0 * float(cc.increase[0])
+                values = {k: v for k, v in values.items() if k in metric_names}
+                name = labels[cls_id] if cls_id < len(labels) else str(cls_id)
+                rows.append(Row(fname, cls_id, name, mname, values))
+
+    if not rows:
+        _error("nothing was evaluated")
+        return 1
+    summary = summarize(rows, list(explainers), metric_names)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "per_image.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "class", "class_name", "method", *metric_names])
+        for r in rows:
+            w.writerow([r.image, r.cls, r.name, r.method, *(f"{r.values[k]:.6g}" for k in metric_names)])
+    with open(out_dir / "summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["method", "metric", "mean", "std", "n", "higher_is_better"])
+        for m, per in summary.items():
+            for k, s in per.items():
+                w.writerow([m, k, f"{s['mean']:.6g}", f"{s['std']:.6g}", s["n"], METRICS[k][1]])
+    report = {
+        "model": loaded.name,
+        "layer": layer,
+        "target": args.target,
+        "frame": args.frame,
+        "tolerance": args.tolerance,
+        "steps": args.steps,
+        "metrics": {k: {"name": METRICS[k][0], "higher_is_better": METRICS[k][1]} for k in metric_names},
+        "summary": summary,
+        "rows": [
+            {"image": r.image, "class": r.cls, "class_name": r.name, "method": r.method, **r.values} for r in rows
+        ],
+    }
+    (out_dir / "evaluate.json").write_text(json.dumps(report, indent=2))
+    _bar_plot(summary, metric_names, out_dir / "evaluate.png")
+    print(_table(summary, metric_names))
+    print(f"{len(rows)} row(s); wrote per_image.csv, summary.csv, evaluate.json, evaluate.png to {out_dir}/")
+    return 1 if failures else 0

@@ -1,0 +1,44 @@
+"""Metrics for saliency maps: localisation (pointing game, energy in box) and faithfulness (insertion/deletion,
+confidence change), plus bounding-box I/O.
+
+Conventions: ``saliency`` is (B, H, W); ``boxes`` is a list of B float tensors (K_i, 4) with half-open rows
+``(x0, y0, x1, y1)`` in the map's pixels (pixel (x, y) inside when x0 <= x < x1 and y0 <= y < y1); several boxes
+of one image count as their union.
+
+>>> import torch, cameras.metrics as M
+>>> sal = torch.zeros(1, 8, 8); sal[0, 2, 3] = 1.0
+>>> M.pointing_game(sal, [torch.tensor([[2.0, 1.0, 5.0, 4.0]])]).tolist()
+[True]
+"""
+
+from __future__ import annotations
+
+from .boxes import (
+    Annotation,
+    boxes_tensor,
+    boxes_to_input,
+    load_boxes,
+    load_boxes_json,
+    load_voc_xml,
+    save_boxes_json,
+)
+from .faithfulness import Baseline, ConfidenceChange, InsertionDeletion, confidence_change, insertion_deletion
+from .localization import boxes_to_mask, energy_in_box, pointing_game
+
+__all__ = [
+    "Annotation",
+    "Baseline",
+    "ConfidenceChange",
+    "InsertionDeletion",
+    "boxes_tensor",
+    "boxes_to_input",
+    "boxes_to_mask",
+    "confidence_change",
+    "energy_in_box",
+    "insertion_deletion",
+    "load_boxes",
+    "load_boxes_json",
+    "load_voc_xml",
+    "pointing_game",
+    "save_boxes_json",
+]

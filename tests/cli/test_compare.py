@@ -1,0 +1,251 @@
+"""Comparison views (Python API on tiny random models) and the ``cameras compare`` command; one slow end-to-end run
+on the real EfficientNet-Lite models and the chelsea photo."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import cameras.methods as M
+from cameras import data, models
+from cameras.cli.compare import split_list
+from cameras.cli.main import main
+from cameras.models import LoadedModel, Preprocess
+from cameras.viz.compare import Comparison, compare_classes, compare_methods, compare_models, spearman
+
+from ..engine.nets import TinyCNN
+
+LABELS = ["ant", "bee", "cat", "dog", "eel"]
+
+
+def _tiny(name: str = "tiny", seed: int = 0, size: int = 32) -> LoadedModel:
+    return LoadedModel(name, TinyCNN(classes=5, seed=seed), "features", Preprocess(size=size), list(LABELS))
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(40, 60, 3), dtype=np.uint8)
+
+
+def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's ρ as the Pearson correlation of ranks (maps of continuous values: no ties)."""
+    ra = np.argsort(np.argsort(a.ravel())).astype(np.float64)
+    rb = np.argsort(np.argsort(b.ravel())).astype(np.float64)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _direct(loaded: LoadedModel, photo: np.ndarray, method: str, target: int | None) -> np.ndarray:
+    prepared = loaded.preprocess(photo)
+    out = M.get(method)(loaded.model, layer=loaded.layer)(prepared.tensor, target)
+    return prepared.to_original(out.saliency[0]).numpy()
+
+
+def _no_overlapping_text(view: Comparison) -> None:
+    fig = view.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    texts = [ax.title for ax in fig.axes if ax.get_title()]
+    texts += [t for t in (fig._suptitle, fig._supxlabel) if t is not None]  # type: ignore[attr-defined]
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    for a, b in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), "labels overlap"
+    width, height = fig.canvas.get_width_height()
+    for box in boxes:
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, "a label leaves the figure"
+
+
+def test_spearman_matches_rank_definition() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.random((8, 9)), rng.random((8, 9))
+    assert spearman(a, b) == pytest.approx(_rank_corr(a, b))
+    assert spearman(a, a**3) == pytest.approx(1.0)
+    assert spearman(a, -a) == pytest.approx(-1.0)
+    assert spearman(np.zeros((3, 3)), a[:3, :3]) is None
+    with pytest.raises(ValueError, match="same number"):
+        spearman(a, b[:4])
+
+
+def test_methods_view(photo: np.ndarray, tmp_path: Path) -> None:
+    loaded = _tiny()
+    view = compare_methods(loaded, photo, ["gradcam", "layercam", "cam"], image_name="noise.png")
+    assert view.view == "methods" and [p.method for p in view.panels] == ["gradcam", "layercam", "cam"]
+    with torch.no_grad():
+        top1 = int(loaded.model(loaded.preprocess(photo).tensor).argmax())
+    for p in view.panels:
+        assert p.saliency.shape == (40, 60) and p.class_index == top1 and p.class_name == LABELS[top1]
+        assert np.allclose(p.saliency, _direct(loaded, photo, p.method, None), atol=1e-6)
+        assert M.get(p.method).label in p.title and "tiny" in p.title and f"p={p.probability:.2f}" in p.title
+    # CAM = Grad-CAM on this GAP + linear head
+    assert np.allclose(view.panels[0].saliency, view.panels[2].saliency, atol=1e-5)
+    assert [(s["a"], s["b"]) for s in view.spearman] == [
+        ("gradcam", "layercam"),
+        ("gradcam", "cam"),
+        ("layercam", "cam"),
+    ]
+    for s in view.spearman:
+        pa = next(p for p in view.panels if p.method == s["a"])
+        pb = next(p for p in view.panels if p.method == s["b"])
+        assert s["rho"] == pytest.approx(_rank_corr(pa.saliency, pb.saliency), abs=1e-6)
+    # one shared colour bar: photo + 3 panels in one row + 1 colour-bar axis
+    assert len(view.figure.axes) == 4 + 1
+    _no_overlapping_text(view)
+    png, sidecar = view.save(tmp_path)
+    assert png.name == "compare_methods_noise.png" and Image.open(png).size[0] > 300
+    meta = json.loads(sidecar.read_text())
+    assert meta["view"] == "methods" and meta["image"] == "noise.png" and meta["models"] == ["tiny"]
+    assert [p["method"] for p in meta["panels"]] == ["gradcam", "layercam", "cam"]
+    assert meta["photo_size"] == [40, 60] and meta["input_size"] == [32, 48] and len(meta["spearman"]) == 3
+
+
+def test_methods_view_given_class_and_method_kwargs(photo: np.ndarray) -> None:
+    loaded = _tiny()
+    view = compare_methods(
+        loaded, photo, ["cameras", M.GradCAM], target="dog", method_kwargs={"*": {"resolutions": [1.0, 1.5]}}
+    )
+    assert [p.class_index for p in view.panels] == [3, 3]
+    prepared = loaded.preprocess(photo)
+    ref = M.CAMERAS(loaded.model, layer="features", resolutions=[1.0, 1.5])(prepared.tensor, 3).saliency
+    assert np.allclose(view.panels[0].saliency, prepared.to_original(ref[0]).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="Unknown method"):
+        compare_methods(loaded, photo, ["nope"])
+    with pytest.raises(ValueError, match="at least one"):
+        compare_methods(loaded, photo, [])
+
+
+def test_classes_view_with_contrasts(photo: np.ndarray, tmp_path: Path) -> None:
+    loaded = _tiny(seed=2)
+    view = compare_classes(loaded, photo, ["bee", 4], method="gradcam", image_name="noise")
+    maps = [p for p in view.panels if p.kind == "map"]
+    contrasts = [p for p in view.panels if p.kind == "contrast"]
+    assert [p.class_index for p in maps] == [1, 4] and [p.class_index for p in contrasts] == [1, 4]
+    a, b = (_direct(loaded, photo, "gradcam", c) for c in (1, 4))
+    assert np.allclose(maps[0].saliency, a, atol=1e-6) and np.allclose(maps[1].saliency, b, atol=1e-6)
+    assert np.allclose(contrasts[0].saliency, np.maximum(a - b, 0), atol=1e-6)
+    assert np.allclose(contrasts[1].saliency, np.maximum(b - a, 0), atol=1e-6)
+    assert contrasts[0].against == [4] and "bee" in contrasts[0].title and "eel" in contrasts[0].title
+    assert view.info["top5"][0]["probability"] >= view.info["top5"][1]["probability"]
+    # photo + 2 maps, text + 2 contrasts, and two colour bars (maps, contrasts)
+    assert len(view.figure.axes) == 6 + 2
+    _no_overlapping_text(view)
+    view.save(tmp_path, "classes")
+    assert json.loads((tmp_path / "classes.json").read_text())["panels"][2]["kind"] == "contrast"
+    three = compare_classes(loaded, photo, [0, 1, 2], method="gradcam")
+    c0 = three.panels[3].saliency
+    rest = np.maximum(three.panels[1].saliency, three.panels[2].saliency)
+    assert np.allclose(c0, np.maximum(three.panels[0].saliency - rest, 0), atol=1e-6)
+    with pytest.raises(ValueError, match="at least two"):
+        compare_classes(loaded, photo, ["bee"])
+    with pytest.raises(ValueError, match="must differ"):
+        compare_classes(loaded, photo, ["bee", 1])
+    with pytest.raises(ValueError, match="Unknown class"):
+        compare_classes(loaded, photo, ["bee", "zebra"])
+
+
+def test_models_view_spearman(photo: np.ndarray, tmp_path: Path) -> None:
+    a, b, c = _tiny("a", seed=0, size=32), _tiny("b", seed=1, size=48), _tiny("c", seed=2, size=40)
+    view = compare_models([a, b, c], photo, "layercam", image_name="noise")
+    with torch.no_grad():
+        top1 = int(a.model(a.preprocess(photo).tensor).argmax())
+    assert [p.model for p in view.panels] == ["a", "b", "c"] and {p.class_index for p in view.panels} == {top1}
+    maps = {m.name: _direct(m, photo, "layercam", top1) for m in (a, b, c)}
+    assert [(s["a"], s["b"]) for s in view.spearman] == [("a", "b"), ("a", "c"), ("b", "c")]
+    for s in view.spearman:
+        assert s["rho"] == pytest.approx(_rank_corr(maps[s["a"]], maps[s["b"]]), abs=1e-6)
+    assert view.info["input_sizes"] == {"a": [32, 48], "b": [48, 72], "c": [40, 60]}
+    assert "Spearman" in view.figure._supxlabel.get_text()  # type: ignore[attr-defined]
+    _no_overlapping_text(view)
+    with pytest.raises(ValueError, match="at least two"):
+        compare_models([a], photo)
+    with pytest.raises(TypeError, match="explainer instance"):
+        compare_models([a, b], photo, M.GradCAM(a.model, layer="features"))
+    with pytest.raises(ValueError, match="must differ"):
+        compare_models([a, a], photo, "gradcam")
+
+
+# -- the command ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    def load(name: str, weights: object = "DEFAULT", device: object = "cpu") -> LoadedModel:
+        seeds = {"tiny0": 0, "tiny1": 1, "tiny2": 2}
+        if name not in seeds:
+            raise ValueError(f"Unknown model {name!r}.")
+        return _tiny(name, seed=seeds[name])
+
+    monkeypatch.setattr(models, "load", load)
+    monkeypatch.setattr(models, "DEFAULT_MODEL", "tiny0")
+
+
+def test_split_list() -> None:
+    assert split_list(["tiger cat,Egyptian cat"]) == ["tiger cat", "Egyptian cat"]
+    assert split_list(["a", " b , c ", ","]) == ["a", "b", "c"]
+    assert split_list(None) == []
+
+
+@pytest.mark.usefixtures("tiny_registry")
+def test_cli_views(photo: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    img = tmp_path / "noise.png"
+    Image.fromarray(photo).save(img)
+    out = tmp_path / "out"
+    assert main(["compare", str(img), "--classes", "bee,eel", "--methods", "gradcam", "--out", str(out)]) == 0
+    meta = json.loads((out / "compare_classes_noise.json").read_text())
+    assert meta["view"] == "classes" and [p["class_name"] for p in meta["panels"]] == ["bee", "eel", "bee", "eel"]
+    assert (out / "compare_classes_noise.png").exists()
+    assert main(["compare", str(img), "--models", "tiny0,tiny1", "--methods", "hirescam", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Spearman rank correlation between models' maps" in printed and "tiny0 vs tiny1" in printed
+    meta = json.loads((out / "compare_models_noise.json").read_text())
+    assert meta["models"] == ["tiny0", "tiny1"] and len(meta["spearman"]) == 1
+    assert main(["compare", str(img), "--methods", "gradcam", "--methods", "cameras", "--resolutions", "1,1.5",
+                 "--classes", "3", "--out", str(out)]) == 0  # fmt: skip
+    meta = json.loads((out / "compare_methods_noise.json").read_text())
+    assert [p["method"] for p in meta["panels"]] == ["gradcam", "cameras"]
+    assert {p["class_index"] for p in meta["panels"]} == {3}
+
+
+@pytest.mark.usefixtures("tiny_registry")
+def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [
+        (["--classes", "bee,eel", "--models", "tiny0,tiny1"], "one thing at a time"),
+        (["--methods", "nope"], "Unknown method"),
+        (["--models", "nope"], "Unknown model"),
+        (["--classes", "bee,zebra", "--methods", "gradcam"], "Unknown class"),
+        (["missing.png"], "not found"),
+        (["--resolutions", "a,b"], "resolutions"),
+        (["--alpha", "2"], "alpha"),
+    ]
+    for argv, message in cases:
+        code = main(["compare", *argv, "--out", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert code == 2, argv
+        assert err.startswith("cameras compare: error:") and message in err and err.count("\n") == 1, err
+
+
+# -- end to end on the real models --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_end_to_end_efficientnet_lite_on_chelsea(tmp_path: Path) -> None:
+    lite0 = models.load("efficientnet_lite0")
+    lite1 = models.load("efficientnet_lite1")
+    chelsea = data.sample_image("chelsea")
+    classes = compare_classes(lite0, chelsea, ["tiger cat", "Egyptian cat"], "gradcam", image_name="chelsea")
+    assert [p.class_index for p in classes.panels[:2]] == [282, 285]
+    assert all(p.probability > 0.05 for p in classes.panels[:2])
+    assert classes.info["top5"][0]["class_name"] in ("Egyptian cat", "tiger cat", "tabby")
+    both = compare_models([lite0, lite1], chelsea, "gradcam", image_name="chelsea")
+    assert both.panels[0].class_name in ("Egyptian cat", "tiger cat", "tabby")
+    rho = both.spearman[0]["rho"]
+    assert rho is not None and 0.0 < rho <= 1.0  # two cat classifiers agree on what matters, to a degree
+    assert main(["compare", "--methods", "gradcam,layercam", "--out", str(tmp_path)]) == 0
+    meta = json.loads((tmp_path / "compare_methods_chelsea.json").read_text())
+    assert meta["models"] == ["efficientnet_lite0"] and meta["photo_size"] == [300, 451]
+    assert meta["input_size"] == [224, 337]

@@ -1,0 +1,146 @@
+"""`cameras evaluate` on a tiny random CNN (fast), and on the real bundled model with the skimage box set (slow)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+import cameras.models
+from cameras import data
+from cameras.cli.main import main
+from cameras.models import LoadedModel, Preprocess
+
+LABELS = [f"class{i}" for i in range(6)]
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU())
+        self.fc = nn.Linear(8, len(LABELS))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x).mean(dim=(2, 3)))
+
+
+@pytest.fixture
+def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_load(name: str = "tiny", weights: object = "DEFAULT", device: object = "cpu") -> LoadedModel:
+        model = Tiny().eval()
+        model.cameras_default_layer = "features"  # type: ignore[assignment]
+        return LoadedModel(name="tiny", model=model, layer="features", preprocess=Preprocess(size=32), labels=LABELS)
+
+    monkeypatch.setattr(cameras.models, "load", fake_load)
+
+
+def _photos(folder: Path) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(folder / name)
+    boxes = {
+        "a.png": [{"class": 1, "box": [5, 5, 30, 35]}, {"class": 2, "box": [30, 0, 60, 20]}],
+        "b.png": [{"class": 3, "box": [0, 0, 60, 40]}],  # the whole photo: pointing hit, energy 1
+    }
+    (folder / "boxes.json").write_text(json.dumps(boxes))
+    return folder
+
+
+FAST = ["--resolutions", "32,40", "--steps", "8", "--no-progress"]
+
+
+def test_evaluate_writes_table_csv_json_and_plot(
+    tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = _photos(tmp_path / "photos")
+    out = tmp_path / "out"
+    code = main(["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes.json"), "--out", str(out), *FAST])
+    assert code == 0
+    stdout = capsys.readouterr().out
+    assert "cameras" in stdout and "pointing game" in stdout and "±" in stdout
+    with open(out / "per_image.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["image"], r["class"]) for r in rows] == [("a.png", "1"), ("a.png", "2"), ("b.png", "3")]
+    for r in rows:
+        assert r["pointing"] in ("0", "1")
+        assert 0.0 <= float(r["energy"]) <= 1.0 and 0.0 <= float(r["insertion"]) <= 1.0
+        assert 0.0 <= float(r["avg_drop"]) <= 100.0 and r["increase"] in ("0", "100")
+    whole = rows[2]
+    assert whole["pointing"] == "1" and float(whole["energy"]) == pytest.approx(1.0)
+    report = json.loads((out / "evaluate.json").read_text())
+    for metric in ("pointing", "energy", "insertion", "deletion", "avg_drop", "increase"):
+        vals = [float(r[metric]) for r in rows]
+        assert report["summary"]["cameras"][metric]["mean"] == pytest.approx(np.mean(vals), rel=1e-5, abs=1e-6)
+        assert report["summary"]["cameras"][metric]["std"] == pytest.approx(np.std(vals), rel=1e-4, abs=1e-6)
+    assert report["metrics"]["deletion"]["higher_is_better"] is False
+    with open(out / "summary.csv") as f:
+        assert len(list(csv.DictReader(f))) == 6
+    assert (out / "evaluate.png").stat().st_size > 0
+
+
+def test_evaluate_options_and_bad_inputs(tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = _photos(tmp_path / "photos")
+    boxes = json.loads((photos / "boxes.json").read_text())
+    boxes["missing.png"] = [{"class": 1, "box": [0, 0, 5, 5]}]
+    (photos / "boxes2.json").write_text(json.dumps(boxes))
+    out = tmp_path / "out"
+    args = ["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes2.json"), "--out", str(out), *FAST]
+    code = main([*args, "--metrics", "pointing,energy", "--target", "predicted", "--frame", "input"])
+    assert code == 1  # the missing photo fails, the others are still evaluated
+    err = capsys.readouterr().err
+    assert "missing.png" in err and err.count("error") == 1
+    with open(out / "per_image.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["image"] for r in rows] == ["a.png", "b.png"]  # predicted class: one row per photo
+    assert set(rows[0]) == {"image", "class", "class_name", "method", "pointing", "energy"}
+    assert float(rows[1]["energy"]) == pytest.approx(1.0)  # whole-photo box, in the input frame too
+
+    base = ["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes.json"), "--out", str(out), *FAST]
+    assert main([*base, "--methods", "no-such-method"]) == 2
+    assert "no-such-method" in capsys.readouterr().err
+    assert main([*base, "--metrics", "accuracy"]) == 2
+    assert "accuracy" in capsys.readouterr().err
+    assert main([*base[:4], str(photos / "nope.json"), *base[5:]]) == 2
+    assert "nope.json" in capsys.readouterr().err
+    assert main(["evaluate", "--images", str(photos / "a.png"), "--boxes", str(photos / "boxes.json")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_skimage_box_set_matches_the_photos() -> None:
+    from cameras.metrics import load_boxes
+
+    boxes = load_boxes(Path(data.__file__).with_name("skimage_boxes.json"))
+    assert sorted(boxes) == sorted(f"{s}.png" for s in data.SAMPLES)
+    labels = cameras.models.imagenet_labels()
+    for fname, anns in boxes.items():
+        h, w = data.sample_image(fname[:-4]).shape[:2]
+        for a in anns:
+            x0, y0, x1, y1 = a.box
+            assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+            assert a.label is not None and labels[a.label] == a.name
+
+
+@pytest.mark.slow
+def test_evaluate_real_model_on_skimage_photos(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = tmp_path / "photos"
+    for s in data.SAMPLES:
+        data.sample_path(s, photos)
+    boxes = Path(data.__file__).with_name("skimage_boxes.json")
+    out = tmp_path / "out"
+    args = ["--metrics", "pointing", "energy", "--resolutions", "224,324,424", "--no-progress"]
+    assert main(["evaluate", "--images", str(photos), "--boxes", str(boxes), "--out", str(out), *args]) == 0
+    report = json.loads((out / "evaluate.json").read_text())
+    print(capsys.readouterr().out)
+    by_image = {r["image"]: r for r in report["rows"]}
+    assert set(by_image) == {f"{s}.png" for s in data.SAMPLES}
+    # CAMERAS points at the annotated object on the cup and the cat (large, unambiguous objects).
+    assert by_image["coffee.png"]["pointing"] == 1.0 and by_image["chelsea.png"]["pointing"] == 1.0
+    assert by_image["coffee.png"]["energy"] > 0.5

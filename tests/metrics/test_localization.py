@@ -1,0 +1,191 @@
+"""Pointing game, energy in box and box rasterisation: hand-computed cases and brute-force references."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import Tensor
+
+from cameras.metrics import boxes_to_mask, energy_in_box, pointing_game
+
+
+def _inside(x: int, y: int, box: list[float]) -> bool:
+    return box[0] <= x < box[2] and box[1] <= y < box[3]
+
+
+def _ref_pointing(sal: Tensor, boxes: list[Tensor], tol: float) -> list[bool]:
+    """Slow reference straight from the definition: loop over every pixel of every box."""
+    out = []
+    for b in range(sal.shape[0]):
+        s = sal[b].tolist()
+        h, w = len(s), len(s[0])
+        best, py, px = -math.inf, -1, -1
+        for y in range(h):  # first maximum in row-major order
+            for x in range(w):
+                if s[y][x] > best:
+                    best, py, px = s[y][x], y, x
+        hit = False
+        for box in boxes[b].tolist():
+            for y in range(h):
+                for x in range(w):
+                    if _inside(x, y, box) and math.hypot(x - px, y - py) <= tol:
+                        hit = True
+        out.append(hit)
+    return out
+
+
+def _random_boxes(gen: torch.Generator, n: int, h: int, w: int) -> list[Tensor]:
+    boxes = []
+    for _ in range(n):
+        k = int(torch.randint(0, 4, (1,), generator=gen))
+        x0 = torch.rand(k, generator=gen) * (w + 4) - 2
+        y0 = torch.rand(k, generator=gen) * (h + 4) - 2
+        bw = torch.rand(k, generator=gen) * w * 0.6
+        bh = torch.rand(k, generator=gen) * h * 0.6
+        boxes.append(torch.stack([x0, y0, x0 + bw, y0 + bh], dim=1))
+    return boxes
+
+
+# ----------------------------------------------------------------------------------------------- pointing game
+
+
+def test_pointing_hand_cases() -> None:
+    box = torch.tensor([[2.0, 1.0, 5.0, 4.0]])  # pixels x = 2..4, y = 1..3
+    sal = torch.zeros(5, 8, 8)
+    sal[0, 3, 4] = 1  # inside (last column of the box)
+    sal[1, 3, 5] = 1  # x = 5 is outside (half-open), distance 1 from (4, 3)
+    sal[2, 7, 7] = 1  # distance to (4, 3) = 5 exactly
+    sal[3, 0, 2] = 1  # y = 0, above the box: distance 1
+    sal[4, 4, 1] = 1  # diagonal to corner (2, 3): sqrt(2)
+    boxes = [box] * 5
+    assert pointing_game(sal, boxes, tolerance=0).tolist() == [True, False, False, False, False]
+    assert pointing_game(sal, boxes, tolerance=1).tolist() == [True, True, False, True, False]
+    assert pointing_game(sal, boxes, tolerance=1.5).tolist() == [True, True, False, True, True]
+    assert pointing_game(sal, boxes, tolerance=4.99).tolist() == [True, True, False, True, True]
+    assert pointing_game(sal, boxes, tolerance=5).tolist() == [True, True, True, True, True]
+
+
+def test_pointing_fractional_box_edges() -> None:
+    # [1.5, 3.2) covers columns 2 and 3 only; [0, 0.5) covers row 0 only.
+    box = torch.tensor([[1.5, 0.0, 3.2, 0.5]])
+    sal = torch.zeros(3, 4, 6)
+    sal[0, 0, 1] = 1
+    sal[1, 0, 3] = 1
+    sal[2, 1, 2] = 1
+    assert pointing_game(sal, [box] * 3, tolerance=0).tolist() == [False, True, False]
+    assert pointing_game(sal, [box] * 3, tolerance=1).tolist() == [True, True, True]
+
+
+def test_pointing_ties_take_first_in_row_major_order() -> None:
+    sal = torch.zeros(2, 6, 6)
+    sal[:, 1, 4] = 1.0  # first maximum (row 1)
+    sal[:, 4, 1] = 1.0  # second one (row 4)
+    low_left = torch.tensor([[0.0, 3.0, 3.0, 6.0]])
+    top_right = torch.tensor([[3.0, 0.0, 6.0, 3.0]])
+    assert pointing_game(sal, [low_left, top_right], tolerance=0).tolist() == [False, True]
+
+
+def test_pointing_union_empty_and_outside() -> None:
+    sal = torch.zeros(3, 8, 8)
+    sal[:, 6, 6] = 1
+    two = torch.tensor([[0.0, 0.0, 2.0, 2.0], [6.0, 6.0, 7.0, 7.0]])
+    none = torch.zeros(0, 4)
+    outside = torch.tensor([[10.0, 6.0, 12.0, 7.0]])  # no pixel of the 8x8 map: a miss at any tolerance
+    assert pointing_game(sal, [two, none, outside], tolerance=0).tolist() == [True, False, False]
+    assert pointing_game(sal, [two, none, outside], tolerance=100).tolist() == [True, False, False]
+
+
+def test_pointing_matches_bruteforce() -> None:
+    gen = torch.Generator().manual_seed(0)
+    h, w = 9, 11
+    sal = torch.rand(24, h, w, generator=gen).round(decimals=1)  # many ties
+    boxes = _random_boxes(gen, 24, h, w)
+    for tol in (0, 1, 2.5, 4, 15):
+        assert pointing_game(sal, boxes, tolerance=tol).tolist() == _ref_pointing(sal, boxes, tol)
+
+
+def test_pointing_accepts_dtypes_and_single_row_boxes() -> None:
+    sal = torch.zeros(1, 4, 4, dtype=torch.float64)
+    sal[0, 1, 1] = 1
+    assert pointing_game(sal, [torch.tensor([1, 1, 2, 2])], tolerance=0).tolist() == [True]
+    assert pointing_game(sal.half(), [torch.tensor([[1.0, 1.0, 2.0, 2.0]])], tolerance=0).tolist() == [True]
+
+
+@pytest.mark.parametrize(
+    ("sal", "boxes", "tol", "err"),
+    [
+        (torch.zeros(4, 4), [torch.zeros(0, 4)], 15, ValueError),  # missing batch dim
+        (torch.zeros(1, 4, 4), torch.zeros(1, 4), 15, TypeError),  # a tensor, not a list
+        (torch.zeros(2, 4, 4), [torch.zeros(0, 4)], 15, ValueError),  # one box tensor for 2 maps
+        (torch.zeros(1, 4, 4), [torch.zeros(2, 3)], 15, ValueError),  # rows of 3
+        (torch.zeros(1, 4, 4), [torch.tensor([[3.0, 0.0, 1.0, 2.0]])], 15, ValueError),  # x1 < x0
+        (torch.zeros(1, 4, 4), [torch.zeros(0, 4)], -1, ValueError),
+        (torch.zeros(1, 4, 4), [torch.zeros(0, 4)], "15", TypeError),
+        (torch.zeros(1, 4, 4, dtype=torch.long), [torch.zeros(0, 4)], 15, TypeError),
+        (torch.full((1, 4, 4), float("nan")), [torch.zeros(0, 4)], 15, ValueError),
+    ],
+)
+def test_pointing_rejects_bad_inputs(sal: Tensor, boxes: object, tol: object, err: type[Exception]) -> None:
+    with pytest.raises(err):
+        pointing_game(sal, boxes, tolerance=tol)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------------- energy
+
+
+def test_energy_hand_cases() -> None:
+    sal = torch.tensor([[[1.0, 3.0, 0.0], [0.0, 4.0, 2.0]]])  # total 10
+    assert energy_in_box(sal, [torch.tensor([[1.0, 0.0, 2.0, 2.0]])]).item() == pytest.approx(0.7)
+    # Two overlapping boxes count once: columns 1..2 of both rows = 3 + 0 + 4 + 2 = 9.
+    both = torch.tensor([[1.0, 0.0, 2.0, 2.0], [1.0, 0.0, 3.0, 2.0]])
+    assert energy_in_box(sal, [both]).item() == pytest.approx(0.9)
+    assert energy_in_box(sal, [torch.zeros(0, 4)]).item() == 0.0
+    assert energy_in_box(torch.zeros(1, 2, 3), [both]).item() == 0.0  # all-zero map scores 0
+
+
+def test_energy_matches_bruteforce() -> None:
+    gen = torch.Generator().manual_seed(1)
+    h, w = 7, 10
+    sal = torch.rand(16, h, w, generator=gen, dtype=torch.float64)
+    boxes = _random_boxes(gen, 16, h, w)
+    got = energy_in_box(sal, boxes)
+    assert got.dtype == torch.float64
+    for b in range(16):
+        inside = total = 0.0
+        for y in range(h):
+            for x in range(w):
+                v = float(sal[b, y, x])
+                total += v
+                if any(_inside(x, y, box) for box in boxes[b].tolist()):
+                    inside += v
+        assert float(got[b]) == pytest.approx(inside / total, abs=1e-12)
+
+
+def test_energy_rejects_negative_maps() -> None:
+    with pytest.raises(ValueError, match="non-negative"):
+        energy_in_box(torch.tensor([[[-1.0, 1.0]]]), [torch.zeros(0, 4)])
+
+
+def test_mask_matches_definition() -> None:
+    gen = torch.Generator().manual_seed(2)
+    boxes = _random_boxes(gen, 5, 6, 9)
+    mask = boxes_to_mask(boxes, (6, 9))
+    assert mask.shape == (5, 6, 9) and mask.dtype == torch.bool
+    for b in range(5):
+        for y in range(6):
+            for x in range(9):
+                assert bool(mask[b, y, x]) == any(_inside(x, y, box) for box in boxes[b].tolist())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_metrics_on_cuda_match_cpu() -> None:
+    gen = torch.Generator().manual_seed(3)
+    sal = torch.rand(8, 9, 11, generator=gen)
+    boxes = _random_boxes(gen, 8, 9, 11)
+    pg = pointing_game(sal.cuda(), [b.cuda() for b in boxes], tolerance=2)
+    en = energy_in_box(sal.cuda(), [b.cuda() for b in boxes])
+    assert pg.device.type == "cuda" and en.device.type == "cuda"
+    assert pg.cpu().tolist() == pointing_game(sal, boxes, tolerance=2).tolist()
+    torch.testing.assert_close(en.cpu(), energy_in_box(sal, boxes))
