@@ -68,6 +68,8 @@ def record_scales(
     top_k: int = 1,
     need_gradients: bool = True,
     progress: bool = False,
+    autocast_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
 ) -> Recording:
     """Run ``images`` at every size and record the layer's activations and class-logit gradients.
 
@@ -80,6 +82,10 @@ def record_scales(
         top_k: number of classes per image when ``targets`` is ``None``.
         need_gradients: record gradients (False for activation-only methods such as CAM).
         progress: show a progress bar over scales.
+        autocast_dtype: run the forward passes under ``torch.autocast`` with this dtype (e.g. ``torch.bfloat16``);
+            activations and gradients are still recorded, averaged and fused in float32.
+        channels_last: feed each resized input in channels-last memory format (convert the model with
+            ``model.to(memory_format=torch.channels_last)`` yourself to benefit).
 
     Returns:
         A :class:`Recording`. Keep rule (paper): with targets chosen by the model, scale s is kept for class k of
@@ -98,7 +104,13 @@ def record_scales(
     with LayerTap(model, layer) as tap:
         iterator = tqdm(sizes, desc="scales", leave=False, disable=not progress)
         for index, size in enumerate(iterator):
-            out = tap.forward(resize(images, size), grad=need_gradients)
+            x = resize(images, size)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(
+                images.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+            ):
+                out = tap.forward(x, grad=need_gradients)
             logits = out.logits.detach()
             num_classes = logits.shape[1]
             if index == 0:

@@ -40,6 +40,13 @@ class CAMERAS(Explainer):
             (``[1.0, 1.5]``) or (h, w) pairs. The first entry is the base scale.
         chunk_size: channels upsampled at once in the fusion (memory bound); ``None`` chooses ≈16 MB buffers.
         progress: show a progress bar over scales.
+        dtype: ``None`` (default, exact float32 path) or ``torch.bfloat16`` / ``torch.float16``: forward passes under
+            autocast in that dtype; activations and gradients are accumulated and fused in float32. Faster on GPUs;
+            maps differ slightly from the exact path (see BENCHMARKS.md). Never the default.
+        channels_last: feed inputs in channels-last memory format (pair with
+            ``model.to(memory_format=torch.channels_last)``).
+        max_batch: largest number of images run through the model at once; bigger batches are split (bounds
+            memory at the largest scale). Results do not depend on it.
 
     Call:
         ``explainer(images, targets=None, top_k=1)``
@@ -71,12 +78,22 @@ class CAMERAS(Explainer):
         *,
         chunk_size: int | None = None,
         progress: bool = False,
+        dtype: torch.dtype | None = None,
+        channels_last: bool = False,
+        max_batch: int | None = None,
     ) -> None:
         super().__init__(model, layer)
         self.resolutions = resolutions
         schedule(resolutions, (224, 224))  # validate early
         self.chunk_size = chunk_size
         self.progress = progress
+        if dtype is not None and dtype not in (torch.bfloat16, torch.float16):
+            raise ValueError(f"dtype must be None (exact), torch.bfloat16 or torch.float16, got {dtype}.")
+        if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
+            raise ValueError(f"max_batch must be a positive int or None, got {max_batch!r}.")
+        self.dtype = dtype
+        self.channels_last = channels_last
+        self.max_batch = max_batch
 
     def __call__(self, images: Tensor, targets: Targets = None, top_k: int = 1, **kwargs: Any) -> Result:
         if not isinstance(top_k, int) or top_k < 1:
@@ -89,11 +106,38 @@ class CAMERAS(Explainer):
         return result
 
     def explain(self, images: Tensor, targets: Tensor | None, top_k: int = 1, **kwargs: Any) -> Result:
+        step = self.max_batch or images.shape[0]
+        if images.shape[0] <= step:
+            return self._explain_batch(images, targets, top_k)
+        parts = [
+            self._explain_batch(images[i : i + step], None if targets is None else targets[i : i + step], top_k)
+            for i in range(0, images.shape[0], step)
+        ]
+        return Result(
+            saliency=torch.cat([p.saliency for p in parts]),
+            targets=torch.cat([p.targets for p in parts]),
+            probabilities=torch.cat([p.probabilities for p in parts]),
+            raw=torch.cat([p.raw for p in parts]),
+            kept=torch.cat([p.kept for p in parts]),
+            resolutions=parts[0].resolutions,
+            scale_top1=torch.cat([p.scale_top1 for p in parts]),
+            method=self.name,
+        )
+
+    def _explain_batch(self, images: Tensor, targets: Tensor | None, top_k: int) -> Result:
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
         sizes = schedule(self.resolutions, out_size)
         recording = record_scales(
-            self.model, self.layer_name, images, sizes, targets, top_k=top_k, progress=self.progress
+            self.model,
+            self.layer_name,
+            images,
+            sizes,
+            targets,
+            top_k=top_k,
+            progress=self.progress,
+            autocast_dtype=self.dtype,
+            channels_last=self.channels_last,
         )
         raw = torch.relu(fuse(recording, out_size, cameras_rule, chunk_size=self.chunk_size))
         return Result(
