@@ -63,5 +63,8 @@ def test_explain_class_by_name_top_k_and_bad_inputs(tmp_path: Path, capsys: pyte
     assert [s["probability"] for s in top] == sorted((s["probability"] for s in top), reverse=True)
     assert main(["explain", str(photo), "--class", "not a class at all", *fast]) == 2
     assert "not a class at all" in capsys.readouterr().err
+    assert main(["explain", str(photo), "--precision", "bf16", *fast]) == 0
+    bf16 = json.loads((out / "chelsea.json").read_text())
+    assert bf16["class_index"] == 285 and bf16["precision"] == "bf16"
     assert main(["explain", str(photo), "--layer", "haed", *fast]) == 2
     assert "head" in capsys.readouterr().err

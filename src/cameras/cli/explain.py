@@ -54,6 +54,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     p.add_argument("--square", action="store_true", help="paper mode: resize the photo to a square input")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps (default cpu)")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        default="fp32",
+        help="forward passes in reduced precision under autocast (cameras only; maps still fused in fp32)",
+    )
     p.add_argument("--out", default="cameras_out", help="output folder (default: cameras_out)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the colour map (default 0.5)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -115,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
         method_cls = methods.get(args.method)
         accepts = "resolutions" in inspect.signature(method_cls).parameters
         kwargs: dict[str, Any] = {"resolutions": resolutions} if accepts else {}
+        if args.precision != "fp32":
+            if "dtype" not in inspect.signature(method_cls).parameters:
+                _error(f"--precision does not apply to method {args.method!r}")
+                return 2
+            kwargs["dtype"] = {"bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
         if resolutions is not None and not accepts:
             _error(f"--resolutions does not apply to the single-scale method {args.method!r}")
             return 2
@@ -194,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
                 "input_size": list(x.shape[-2:]),
                 "seconds": seconds,
                 "device": str(device),
+                "precision": args.precision,
                 "overlay": png.name,
                 "map": f"{base}.npy",
             }

@@ -1,0 +1,255 @@
+"""GPU benchmark, one prepared script (< 5 min on an H100/H200): ResNet-50, seeded random weights, 8 paper scales.
+
+Measured in one run, on the same inputs and device:
+
+* the authors' cost structure (:mod:`authors_port`: module hooks, full backward with parameter gradients, every
+  scale's full-resolution tensors kept, all-channel fusion), fp32, batch 1;
+* for each mode — fp32 batch 1 (contiguous), fp32 batch 32 channels-last, bf16 batch 1/8/32 channels-last — the
+  engine (``cameras.CAMERAS``, default fusion = the fused Triton kernel when usable) and its forward-only floor (the 8
+  forward passes alone under inference mode, same batch, dtype and memory format, resizes included);
+* the fusion step alone (2048 channels, 224 px output) for each implementation, batch 1 and 32;
+* exactness: fp32 engine vs the authors' structure (max |Δ| of the [0, 1] maps, should be ≤ 1e-4), bf16 vs fp32
+  (max |Δ| and top-1 agreement; random weights, so only a smoke figure), Triton fusion vs the exact definition.
+
+Reports ms/image, images/s and the peak ``torch.cuda.max_memory_allocated`` (reset before each measured block, so it
+includes the model's weights), prints a Markdown table and writes JSON (``--json``). Every block is guarded: an error
+or out-of-memory is recorded in the JSON and the script goes on. ``--device cpu --quick`` is a smoke test of the
+script itself (tiny sizes, no figures worth reporting).
+
+Usage on the GPU machine: ``python benchmarks/gpu_bench.py --json gpu_bench.json`` (add ``--compile`` to also time
+``torch.compile``, which costs minutes of compilation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from authors_port import authors_cameras  # noqa: E402
+
+import cameras  # noqa: E402
+from cameras.engine import fuse, record_scales, schedule  # noqa: E402
+from cameras.engine.fuse_triton import triton_available, triton_usable  # noqa: E402
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _measure(fn: Callable[[], Any], device: torch.device, reps: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds of ``reps`` calls after ``warmup`` calls, and the peak memory (MiB) over the measured calls."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
+    return {"s": statistics.median(times), "peak_mib": peak}
+
+
+def _guard(results: dict[str, Any], key: str, fn: Callable[[], Any]) -> None:
+    try:
+        results[key] = fn()
+    except Exception as err:  # a benchmark block must not stop the others
+        results[key] = {"error": repr(err), "trace": traceback.format_exc(limit=3)}
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    print(f"{key}: {json.dumps(results[key])[:400]}", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--quick", action="store_true", help="tiny smoke run (for checking the script on a CPU)")
+    p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--compile", action="store_true", help="also time torch.compile (bf16 batch 32; minutes)")
+    p.add_argument("--json", default="gpu_bench.json")
+    p.add_argument("--budget-s", type=float, default=270.0, help="skip remaining blocks after this many seconds")
+    args = p.parse_args()
+    start = time.perf_counter()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("CUDA is not available; use --device cpu --quick for a smoke test.")
+    base = 64 if args.quick else 224
+    sizes = schedule(None, (base, base))[: 3 if args.quick else 8]
+    resolutions = [s[0] for s in sizes]
+    reps = 1 if args.quick else args.reps
+    warmup = 1 if args.quick else 2
+    big = 2 if args.quick else 32
+    mid = 2 if args.quick else 8
+    torch.manual_seed(0)
+    net = torchvision.models.resnet50(weights=None).eval().to(device)
+    layer = dict(net.named_modules())["layer4"]
+    gen = torch.Generator().manual_seed(1)
+    pool = torch.randn(big, 3, base, base, generator=gen).to(device)
+    results: dict[str, Any] = {}
+
+    def floor(x: torch.Tensor, dtype: torch.dtype | None) -> None:
+        autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+        with torch.inference_mode(), autocast:
+            for s in sizes:
+                xs = x if s == (base, base) else torch.nn.functional.interpolate(x, size=s, mode="bicubic")
+                net(xs)
+
+    modes: list[tuple[str, torch.dtype | None, int, bool]] = [
+        ("fp32", None, 1, False),
+        ("fp32", None, big, True),
+        ("bf16", torch.bfloat16, 1, True),
+        ("bf16", torch.bfloat16, mid, True),
+        ("bf16", torch.bfloat16, big, True),
+    ]
+    exact_maps: dict[int, torch.Tensor] = {}
+    for name, dtype, batch, cl in modes:
+        if time.perf_counter() - start > args.budget_s:
+            results[f"{name}_b{batch}"] = {"skipped": "time budget"}
+            continue
+
+        def block(name: str = name, dtype: torch.dtype | None = dtype, batch: int = batch, cl: bool = cl) -> dict:
+            fmt = torch.channels_last if cl else torch.contiguous_format
+            net.to(memory_format=fmt)
+            x = pool[:batch].contiguous(memory_format=fmt)
+            explainer = cameras.CAMERAS(net, layer="layer4", resolutions=resolutions, dtype=dtype, channels_last=cl)
+            eng = _measure(lambda: explainer(x), device, reps, warmup)
+            flo = _measure(lambda: floor(x, dtype), device, reps, warmup)
+            row: dict[str, Any] = {
+                "mode": name,
+                "batch": batch,
+                "channels_last": cl,
+                "engine_ms_per_image": 1000 * eng["s"] / batch,
+                "engine_images_per_s": batch / eng["s"],
+                "engine_peak_mib": eng["peak_mib"],
+                "floor_ms_per_image": 1000 * flo["s"] / batch,
+                "floor_peak_mib": flo["peak_mib"],
+                "engine_over_floor": eng["s"] / flo["s"],
+            }
+            maps = explainer(x)
+            if dtype is None:
+                exact_maps[batch] = maps.saliency
+                if batch == 1:
+                    auth = _measure(lambda: authors_cameras(net, layer, x, sizes), device, max(1, reps // 2), 1)
+                    ref = authors_cameras(net, layer, x, sizes)
+                    row.update(
+                        authors_ms_per_image=1000 * auth["s"],
+                        authors_peak_mib=auth["peak_mib"],
+                        speedup_vs_authors=auth["s"] / eng["s"],
+                        peak_ratio_vs_authors=eng["peak_mib"] / auth["peak_mib"],
+                        max_abs_diff_vs_authors=float((maps.saliency - ref).abs().max()),
+                    )
+            else:
+                exact = cameras.CAMERAS(net, layer="layer4", resolutions=resolutions, channels_last=cl)(x)
+                row.update(
+                    bf16_max_abs_diff_vs_fp32=float((maps.saliency - exact.saliency).abs().max()),
+                    bf16_top1_agreement=float((maps.targets == exact.targets).float().mean()),
+                )
+            net.to(memory_format=torch.contiguous_format)
+            return row
+
+        _guard(results, f"{name}_b{batch}", block)
+
+    # authors' per-image time is the reference for every batched mode's speed-up
+    auth_ms = results.get("fp32_b1", {}).get("authors_ms_per_image")
+    if auth_ms:
+        for row in results.values():
+            if isinstance(row, dict) and "engine_ms_per_image" in row:
+                row["speedup_vs_authors_per_image"] = auth_ms / row["engine_ms_per_image"]
+
+    def fusion_block() -> dict:
+        out: dict[str, Any] = {"triton_available": triton_available(device), "triton_usable": triton_usable(device)}
+        for batch in (1, big):
+            rec = record_scales(net, "layer4", pool[:batch], sizes)
+            ref = fuse(rec, (base, base), impl="interpolate")
+            impls = ["matmul", "interpolate"] + (["triton"] if triton_available(device) else ["gather"])
+            for impl in impls:
+                m = _measure(lambda impl=impl, rec=rec: fuse(rec, (base, base), impl=impl), device, reps, warmup)
+                got = fuse(rec, (base, base), impl=impl)
+                out[f"{impl}_b{batch}"] = {
+                    "ms_per_image": 1000 * m["s"] / batch,
+                    "peak_mib": m["peak_mib"],
+                    "max_rel_diff_vs_interpolate": float((got - ref).abs().max() / ref.abs().max()),
+                }
+        return out
+
+    if time.perf_counter() - start < args.budget_s:
+        _guard(results, "fusion_2048ch", fusion_block)
+
+    if args.compile and time.perf_counter() - start < args.budget_s:
+
+        def compile_block() -> dict:
+            net.to(memory_format=torch.channels_last)
+            x = pool[:big].contiguous(memory_format=torch.channels_last)
+            explainer = cameras.CAMERAS(
+                net, layer="layer4", resolutions=resolutions, dtype=torch.bfloat16, channels_last=True, compile=True
+            )
+            t = time.perf_counter()
+            explainer(x)
+            first = time.perf_counter() - t
+            m = _measure(lambda: explainer(x), device, reps, 1)
+            net.to(memory_format=torch.contiguous_format)
+            return {"first_call_s": first, "ms_per_image": 1000 * m["s"] / big, "peak_mib": m["peak_mib"]}
+
+        _guard(results, f"bf16_b{big}_compiled", compile_block)
+
+    meta = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "resolutions": resolutions,
+        "reps": reps,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "wall_s": time.perf_counter() - start,
+        "quick": args.quick,
+    }
+    Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    print(f"\n{json.dumps(meta)}\n")
+    print(
+        "| mode | batch | channels-last | engine ms/img | img/s | floor ms/img | engine/floor | peak MiB | "
+        "vs authors (per img) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in results.values():
+        if isinstance(row, dict) and "engine_ms_per_image" in row:
+            print(
+                f"| {row['mode']} | {row['batch']} | {row['channels_last']} | {row['engine_ms_per_image']:.2f} | "
+                f"{row['engine_images_per_s']:.1f} | {row['floor_ms_per_image']:.2f} | {row['engine_over_floor']:.2f}× "
+                f"| {row['engine_peak_mib']:.0f} | {row.get('speedup_vs_authors_per_image', float('nan')):.1f}× |"
+            )
+    b1 = results.get("fp32_b1", {})
+    if "authors_ms_per_image" in b1:
+        print(
+            f"\nauthors' structure fp32 b1: {b1['authors_ms_per_image']:.1f} ms/img, peak {b1['authors_peak_mib']:.0f} "
+            f"MiB; engine/authors peak {b1['peak_ratio_vs_authors']:.2f}; max |Δ| {b1['max_abs_diff_vs_authors']:.1e}"
+        )
+    fusion = results.get("fusion_2048ch", {})
+    for key, val in fusion.items():
+        if isinstance(val, dict):
+            rel = val["max_rel_diff_vs_interpolate"]
+            print(f"fusion {key}: {val['ms_per_image']:.2f} ms/img (rel. diff {rel:.1e})")
+    print(f"\nwall time {meta['wall_s']:.0f} s; JSON: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
