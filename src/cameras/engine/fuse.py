@@ -7,6 +7,17 @@ CAMERAS (Jalwana et al., CVPR 2021, Eq. 2-4): every kept scale's activations A_s
 Any rule that is a sum over channels of a per-channel term (CAMERAS, HiResCAM, LayerCAM, Grad-CAM, …) can be fused
 the same way, so :func:`fuse` takes the per-channel-chunk rule as an argument. Only one chunk of channels is ever
 upsampled at a time: no C×H×W tensor of all channels exists, and memory is bounded by ``chunk_size``.
+
+Implementations (``impl``), all computing the same float32 quantity:
+
+* ``"matmul"``: bilinear resizing is linear and separable, so the weighted average over scales is two dense matrix
+  products per channel chunk (the CPU default, and the GPU path for rules other than CAMERAS').
+* ``"triton"``: for the CAMERAS rule on CUDA, one fused kernel reads each scale's low-resolution A and G and writes
+  the H×W map directly (:mod:`.fuse_triton`); nothing of size C×H×W is ever allocated.
+* ``"gather"``: the kernel's arithmetic in PyTorch (four-neighbour gathers); a portable cross-check.
+* ``"interpolate"``: the literal definition, ``F.interpolate`` per scale and chunk.
+* ``"auto"`` (default): ``"triton"`` for the CAMERAS rule on a CUDA device where Triton is importable and the kernel
+  passed a one-time self-check, ``"matmul"`` otherwise.
 """
 
 from __future__ import annotations
@@ -19,8 +30,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .accumulate import Recording
+from .fuse_triton import fuse_gather, fuse_triton, triton_usable
 
 __all__ = [
+    "IMPLS",
     "ChannelRule",
     "auto_chunk_size",
     "bilinear_matrix",
@@ -34,6 +47,9 @@ ChannelRule = Callable[[Tensor, Tensor], Tensor]
 """``rule(mean_a, mean_g) -> partial_map``: (B, K, c, H, W) × (B, K, c, H, W) → (B, K, H, W) for one channel chunk."""
 
 _CHUNK_ELEMENTS = 1 << 22  # ≈ 16 MB of float32 per buffer
+
+IMPLS: tuple[str, ...] = ("auto", "matmul", "triton", "gather", "interpolate")
+"""Accepted values of ``fuse(..., impl=...)``."""
 
 
 def cameras_rule(mean_a: Tensor, mean_g: Tensor) -> Tensor:
@@ -88,7 +104,7 @@ def fuse(
     rule: ChannelRule = cameras_rule,
     *,
     chunk_size: int | None = None,
-    impl: str = "matmul",
+    impl: str = "auto",
 ) -> Tensor:
     """Average upsampled A and G over the kept scales and apply ``rule`` chunk by chunk.
 
@@ -98,17 +114,37 @@ def fuse(
         rule: per-chunk rule (default: CAMERAS' Σ_c Ā_c Ḡ_c).
         chunk_size: channels per chunk (default: :func:`auto_chunk_size`). The result does not depend on it beyond
             float rounding.
-        impl: ``"matmul"`` (default): bilinear upsampling is linear and separable, so the weighted average over
-            scales of the upsampled maps is computed exactly as two matrix products — each scale's map times its
-            column-resize matrix, the weighted results stacked along the rows, times the stacked row-resize
-            matrices — which replaces S separate upsamplings per channel with one dense product.
-            ``"interpolate"``: the literal definition, F.interpolate per scale (slower; kept as a cross-check).
+        impl: one of :data:`IMPLS` (see the module docstring). ``"matmul"``: bilinear upsampling is linear and
+            separable, so the weighted average over scales of the upsampled maps is computed exactly as two matrix
+            products — each scale's map times its column-resize matrix, the weighted results stacked along the rows,
+            times the stacked row-resize matrices — which replaces S separate upsamplings per channel with one dense
+            product. ``"triton"`` (CAMERAS rule, CUDA): the fused kernel. ``"gather"`` (CAMERAS rule): the kernel's
+            arithmetic in PyTorch. ``"interpolate"``: the literal definition, F.interpolate per scale.
+            ``"auto"`` (default): ``"triton"`` when usable, else ``"matmul"``.
 
     Returns:
         (B, K, H, W) float32 map *before* the ReLU.
+
+    Raises:
+        ValueError: unknown ``impl``, ``"triton"``/``"gather"`` with a rule other than :func:`cameras_rule`, or
+            ``chunk_size`` < 1.
+        RuntimeError: ``impl="triton"`` where Triton or CUDA is unavailable.
+
+    Example:
+        >>> import torch
+        >>> from cameras.engine import record_scales
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        >>> rec = record_scales(net, "0", torch.randn(1, 3, 16, 16), [(16, 16), (24, 24)])
+        >>> fuse(rec, (16, 16)).shape
+        torch.Size([1, 1, 16, 16])
     """
-    if impl not in ("matmul", "interpolate"):
-        raise ValueError(f"impl must be 'matmul' or 'interpolate', got {impl!r}.")
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}, got {impl!r}.")
+    if impl in ("triton", "gather") and rule is not cameras_rule:
+        raise ValueError(f"impl={impl!r} implements the CAMERAS rule only; use impl='matmul' for other rules.")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be ≥ 1, got {chunk_size}.")
     first = recording.scales[0]
     batch, channels = first.activations.shape[:2]
     classes = recording.targets.shape[1]
@@ -116,10 +152,16 @@ def fuse(
     device = first.activations.device
     weights = scale_weights(recording.keep).to(device)  # (B, K, S)
     step = chunk_size or auto_chunk_size(batch, classes, out_size)
-    if step < 1:
-        raise ValueError(f"chunk_size must be ≥ 1, got {chunk_size}.")
-    out = torch.zeros(batch, classes, height, width, device=device, dtype=torch.float32)
     active = [s for s in range(len(recording.scales)) if bool((weights[:, :, s] != 0).any())]
+    if impl == "auto":
+        impl = "triton" if rule is cameras_rule and device.type == "cuda" and triton_usable(device) else "matmul"
+    if impl in ("triton", "gather"):
+        acts = [recording.scales[s].activations for s in active]
+        grads = [recording.scales[s].gradients for s in active]
+        if impl == "triton":
+            return fuse_triton(acts, grads, weights[:, :, active], out_size)
+        return fuse_gather(acts, grads, weights[:, :, active], out_size, chunk_size=chunk_size or 64)
+    out = torch.zeros(batch, classes, height, width, device=device, dtype=torch.float32)
     if impl == "matmul":
         rows = torch.cat(
             [bilinear_matrix(recording.scales[s].activations.shape[-2], height, device) for s in active], 1

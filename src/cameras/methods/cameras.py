@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..engine.accumulate import record_scales
-from ..engine.fuse import cameras_rule, fuse, minmax_normalize
+from ..engine.accumulate import bytes_per_pixel, record_scales
+from ..engine.fuse import IMPLS, cameras_rule, fuse, minmax_normalize
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
 from .base import Explainer, Targets
@@ -30,7 +30,9 @@ class CAMERAS(Explainer):
     target every scale is kept (Jalwana et al. 2021, Sec. 3, Alg. 1).
 
     Engineering: the backward pass stops at the layer (no parameter gradients, no graph below the layer), each scale
-    keeps only its layer-resolution A and G, and the fusion upsamples one chunk of channels at a time.
+    keeps only its layer-resolution A and G, and the fusion never materialises upsampled tensors of all channels
+    (chunked separable matrix products; on CUDA a fused Triton kernel). K classes of the same images share one
+    forward pass per scale (K gradients from one graph).
 
     Args:
         model: classifier returning logits (B, num_classes); any device and floating dtype.
@@ -45,8 +47,20 @@ class CAMERAS(Explainer):
             maps differ slightly from the exact path (see BENCHMARKS.md). Never the default.
         channels_last: feed inputs in channels-last memory format (pair with
             ``model.to(memory_format=torch.channels_last)``).
-        max_batch: largest number of images run through the model at once; bigger batches are split (bounds
-            memory at the largest scale). Results do not depend on it.
+        max_batch: largest number of images explained at once (recording and fusion); bigger batches are split.
+            Results do not depend on it.
+        memory_budget: bytes one forward/backward pass may use: at each scale the batch is split into passes of
+            at most ``budget / (bytes per pixel × h × w)`` images (small scales run big batches, the largest scale
+            small ones). Bytes per pixel are measured once per input shape by a one-image pass at the largest scale
+            (on CUDA with the allocator's peak counter, which that pass resets; elsewhere a rough estimate).
+            ``None``: no split. Results do not depend on it.
+        fusion: fusion implementation, one of ``"auto"`` (default: the fused Triton kernel on CUDA when usable,
+            else ``"matmul"``), ``"matmul"``, ``"triton"``, ``"gather"``, ``"interpolate"`` (see
+            :func:`cameras.engine.fuse`); all agree within float rounding.
+        compile: run the model through ``torch.compile`` (one compilation per scale shape, paid on the first call;
+            off by default, worth it only for many calls of one input shape): ``True`` for the default backend
+            (inductor, needs a C++/Triton toolchain) or a backend name such as ``"aot_eager"``. PyTorch recompiles
+            at most ``torch._dynamo.config.recompile_limit`` shapes (8 by default) and runs eagerly beyond that.
 
     Call:
         ``explainer(images, targets=None, top_k=1)``
@@ -81,6 +95,9 @@ class CAMERAS(Explainer):
         dtype: torch.dtype | None = None,
         channels_last: bool = False,
         max_batch: int | None = None,
+        memory_budget: int | None = None,
+        fusion: str = "auto",
+        compile: bool | str = False,
     ) -> None:
         super().__init__(model, layer)
         self.resolutions = resolutions
@@ -91,9 +108,43 @@ class CAMERAS(Explainer):
             raise ValueError(f"dtype must be None (exact), torch.bfloat16 or torch.float16, got {dtype}.")
         if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
             raise ValueError(f"max_batch must be a positive int or None, got {max_batch!r}.")
+        if memory_budget is not None and (not isinstance(memory_budget, int) or memory_budget < 1):
+            raise ValueError(f"memory_budget must be a positive number of bytes or None, got {memory_budget!r}.")
+        if not isinstance(compile, bool | str):
+            raise TypeError(f"compile must be a bool or a torch.compile backend name, got {type(compile).__name__}.")
+        if fusion not in IMPLS:
+            raise ValueError(f"fusion must be one of {', '.join(map(repr, IMPLS))}, got {fusion!r}.")
         self.dtype = dtype
         self.channels_last = channels_last
         self.max_batch = max_batch
+        self.memory_budget = memory_budget
+        self.fusion = fusion
+        self.compile = compile
+        self._compiled: nn.Module | None = None
+        self._bytes_per_pixel: dict[tuple[Any, ...], float] = {}
+
+    def _runner(self) -> tuple[nn.Module, str | nn.Module]:
+        """The callable model and the layer to tap on it (the compiled wrapper shares the original's modules)."""
+        assert self.layer_name is not None
+        if not self.compile:
+            return self.model, self.layer_name
+        if self._compiled is None:
+            backend = self.compile if isinstance(self.compile, str) else "inductor"
+            self._compiled = torch.compile(self.model, dynamic=False, backend=backend)  # type: ignore[assignment]
+        assert self._compiled is not None
+        return self._compiled, dict(self.model.named_modules())[self.layer_name]
+
+    def _max_pixels(self, images: Tensor, sizes: list[tuple[int, int]]) -> int | None:
+        if self.memory_budget is None:
+            return None
+        largest = max(sizes, key=lambda s: s[0] * s[1])
+        key = (tuple(images.shape[1:]), str(images.device), images.dtype, self.dtype, self.channels_last, largest)
+        if key not in self._bytes_per_pixel:
+            model, layer = self._runner()
+            self._bytes_per_pixel[key] = bytes_per_pixel(
+                model, layer, images, largest, autocast_dtype=self.dtype, channels_last=self.channels_last
+            )
+        return max(1, int(self.memory_budget / self._bytes_per_pixel[key]))
 
     def __call__(self, images: Tensor, targets: Targets = None, top_k: int = 1, **kwargs: Any) -> Result:
         if not isinstance(top_k, int) or top_k < 1:
@@ -128,9 +179,10 @@ class CAMERAS(Explainer):
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
         sizes = schedule(self.resolutions, out_size)
+        model, layer = self._runner()
         recording = record_scales(
-            self.model,
-            self.layer_name,
+            model,
+            layer,
             images,
             sizes,
             targets,
@@ -138,8 +190,9 @@ class CAMERAS(Explainer):
             progress=self.progress,
             autocast_dtype=self.dtype,
             channels_last=self.channels_last,
+            max_pixels=self._max_pixels(images, sizes),
         )
-        raw = torch.relu(fuse(recording, out_size, cameras_rule, chunk_size=self.chunk_size))
+        raw = torch.relu(fuse(recording, out_size, cameras_rule, chunk_size=self.chunk_size, impl=self.fusion))
         return Result(
             saliency=minmax_normalize(raw),
             targets=recording.targets,
