@@ -2,12 +2,17 @@
 
 Each (model, variant, batch) runs in a fresh subprocess so that its peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``
 of that process: model, inputs and the run included) is its own; times are the median of ``--runs`` runs after one
-warm-up. Variants: ``floor`` (the 8 forward passes alone under inference mode), ``engine`` (``cameras.CAMERAS``) and
+warm-up. With ``--rounds N`` each variant runs in N processes, interleaved with the other variants (so that a busy
+spell on a shared machine hits all of them), and the median is over all timed runs; ``--wait-idle`` waits for an idle
+machine before each process.
+
+Variants: ``floor`` (the 8 forward passes alone under inference mode), ``engine`` (``cameras.CAMERAS``) and
 ``authors`` (:mod:`authors_port`). The authors' release explains one image at a time, so its per-image cost does not
 depend on the batch: it runs at batch 1 only, and rows of larger batches reuse its per-image time. The maps of the
 engine and the port are compared at batch 1. Prints a Markdown table and writes JSON.
 
-Usage: ``python benchmarks/bench_cpu.py [--runs 3] [--batches 1,8] [--models efficientnet_lite0,resnet50]``.
+Usage: ``python benchmarks/bench_cpu.py [--runs 3] [--rounds 1] [--batches 1,8] [--wait-idle]
+[--models efficientnet_lite0,resnet50]``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _idle import wait_idle  # noqa: E402
 
 
 def _inputs(model_name: str, batch: int) -> tuple[torch.nn.Module, str, torch.Tensor]:
@@ -82,12 +90,14 @@ def worker(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--runs", type=int, default=3, help="timed runs per process (after one warm-up)")
+    p.add_argument("--rounds", type=int, default=1, help="processes per variant, interleaved across variants")
     p.add_argument("--batches", default="1")
     p.add_argument("--models", default="efficientnet_lite0,resnet50")
     p.add_argument("--variants", default="floor,engine,authors", help="subset of floor,engine,authors")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--json", default=str(HERE / "bench_cpu.json"))
+    p.add_argument("--wait-idle", action="store_true", help="wait for an idle machine before each timed process")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--variant", help=argparse.SUPPRESS)
@@ -102,32 +112,39 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     for model in args.models.split(","):
         for batch in sorted(int(b) for b in args.batches.split(",")):
-            res = {}
-            for variant in args.variants.split(","):
-                if variant == "authors" and batch != 1:
-                    continue  # per-image cost independent of the batch: measured at batch 1
-                save = tmp / f"{model}_{batch}_{variant}.pt"
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--worker",
-                    "--model",
-                    model,
-                    "--variant",
-                    variant,
-                    "--batch",
-                    str(batch),
-                    "--runs",
-                    str(args.runs),
-                    "--threads",
-                    str(args.threads),
-                    "--save",
-                    str(save),
-                ]
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-                res[variant] = json.loads(out)
-                res[variant]["median_s"] = statistics.median(res[variant]["times"])
-                print(f"{model} b={batch} {variant}: {res[variant]['median_s']:.2f}s", file=sys.stderr)
+            res: dict[str, dict] = {}
+            variants = [v for v in args.variants.split(",") if not (v == "authors" and batch != 1)]
+            # authors: per-image cost independent of the batch, measured at batch 1 only
+            for _round in range(args.rounds):  # variants interleaved, so that a busy spell hits all of them
+                for variant in variants:
+                    save = tmp / f"{model}_{batch}_{variant}.pt"
+                    cmd = [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        "--model",
+                        model,
+                        "--variant",
+                        variant,
+                        "--batch",
+                        str(batch),
+                        "--runs",
+                        str(args.runs),
+                        "--threads",
+                        str(args.threads),
+                        "--save",
+                        str(save),
+                    ]
+                    busy = wait_idle() if args.wait_idle else float("nan")
+                    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+                    one = json.loads(proc.stdout.strip().splitlines()[-1])
+                    acc = res.setdefault(variant, {"times": [], "peak_rss_mb": 0.0, "busy_before": []})
+                    acc["times"] += one["times"]
+                    acc["peak_rss_mb"] = max(acc["peak_rss_mb"], one["peak_rss_mb"])
+                    acc["busy_before"].append(busy)
+                    print(f"{model} b={batch} {variant}: {one['times']}", file=sys.stderr, flush=True)
+            for acc in res.values():
+                acc["median_s"] = statistics.median(acc["times"])
             nan = {"median_s": float("nan"), "peak_rss_mb": float("nan")}
             if "authors" in res:
                 authors_batch1[model] = res["authors"]
@@ -151,7 +168,10 @@ def main() -> None:
                     "authors_measured_at_batch": 1,
                     "floor_peak_rss_mb": floor["peak_rss_mb"],
                     "max_abs_diff": diff,
-                    "runs": args.runs,
+                    "runs": args.runs * args.rounds,
+                    "engine_times_s": res["engine"]["times"],
+                    "authors_times_s": auth.get("times", []),
+                    "floor_times_s": floor.get("times", []),
                 }
             )
     meta = {

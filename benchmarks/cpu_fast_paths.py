@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torchvision
@@ -24,7 +26,12 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--models", default="efficientnet_lite0,resnet50")
+    p.add_argument("--configs", default="fp32,fp32_channels_last,bf16,bf16_channels_last")
     args = p.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _idle import wait_idle
+
+    wait_idle()
     lite = models.load("efficientnet_lite0")
     x = torch.cat([lite.preprocess(data.sample_image("chelsea"), square=True).tensor] * args.batch)
     for name in args.models.split(","):
@@ -34,7 +41,7 @@ def main() -> None:
         else:
             net, layer = lite.model, lite.layer
         exact = None
-        for config in ("fp32", "fp32_channels_last", "bf16", "bf16_channels_last"):
+        for config in args.configs.split(","):
             cl = "channels_last" in config
             dtype = torch.bfloat16 if config.startswith("bf16") else None
             net.to(memory_format=torch.channels_last if cl else torch.contiguous_format)

@@ -1,6 +1,7 @@
 """The fusion step alone: implementations and chunk sizes, on real recordings (8 paper scales, 224 px output).
 
-Records EfficientNet-Lite0 (bundled weights, 1280 channels) and ResNet-50 (seeded random weights, 2048 channels) once,
+Records EfficientNet-Lite0 (bundled weights, 1280 channels) and ResNet-50 (seeded random weights, 2048 channels) once
+(targets given, so all 8 scales enter the fusion),
 then times :func:`cameras.engine.fuse` for each implementation and chunk size on the same recording, checks every
 result against the literal ``"interpolate"`` definition, and prints a Markdown table (JSON with ``--json``).
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torchvision
@@ -36,6 +39,10 @@ def main() -> None:
     p.add_argument("--models", default="efficientnet_lite0,resnet50")
     p.add_argument("--json", default="")
     args = p.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _idle import wait_idle
+
+    wait_idle()
     device = torch.device(args.device)
     lite = models.load("efficientnet_lite0", device=device)
     photos = [lite.preprocess(data.sample_image(n), square=True).tensor for n in data.SAMPLES]
@@ -48,12 +55,15 @@ def main() -> None:
             net, layer = torchvision.models.resnet50(weights=None).eval().to(device), "layer4"
         else:
             net, layer = lite.model, lite.layer
-        rec = record_scales(net, layer, x, sizes)
+        with torch.no_grad():
+            top1 = net(x).argmax(dim=1, keepdim=True)
+        rec = record_scales(net, layer, x, sizes, top1)  # given targets: all 8 scales kept and fused
         channels = rec.scales[0].activations.shape[1]
         ref = fuse(rec, (224, 224), impl="interpolate")
-        auto = auto_chunk_size(args.batch, 1, (224, 224))
+        auto = auto_chunk_size(args.batch, 1, (224, 224))  # the matmul/interpolate default
         configs = [("interpolate", c) for c in (16, auto, 512)]
         configs += [("matmul", c) for c in (16, 64, auto, 256, channels)]
+        configs += [("gram", c) for c in (32, 64, None, 256)]
         configs += [("gather", 64)]
         if triton_available(device):
             configs += [("triton", None)]
@@ -73,7 +83,7 @@ def main() -> None:
                     "channels": channels,
                     "batch": args.batch,
                     "impl": impl,
-                    "chunk": chunk if chunk is not None else "-",
+                    "chunk": chunk if chunk is not None else "auto",
                     "ms_per_image": 1000 * statistics.median(times) / args.batch,
                     "max_rel_diff_vs_interpolate": rel,
                 }

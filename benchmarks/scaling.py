@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _idle import wait_idle  # noqa: E402
 
 
 def worker(k: int, runs: int) -> None:
@@ -55,6 +58,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--out", default=str(ROOT / "docs" / "scaling.png"))
+    p.add_argument("--json", default="")
     args = p.parse_args()
     if args.worker:
         worker(args.worker, args.runs)
@@ -62,6 +66,7 @@ def main() -> None:
     rows = []
     for k in range(1, 9):
         cmd = [sys.executable, __file__, "--worker", str(k), "--runs", str(args.runs)]
+        wait_idle()
         rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]))
         print(rows[-1], file=sys.stderr)
     import matplotlib
@@ -83,15 +88,32 @@ def main() -> None:
     a1.set_ylabel("seconds per image")
     a1.set_title("Time vs total pixels (Lite0, CPU)")
     a1.legend()
-    a2.plot(largest, peak, "o-")
-    a2.set_xlabel("largest scale r (px)")
+    largest_mpx = largest.astype(float) ** 2 / 1e6
+    m_slope, m_intercept = np.polyfit(largest_mpx, peak, 1)
+    m_r = np.corrcoef(largest_mpx, peak)[0, 1]
+    a2.plot(largest_mpx, peak, "o", label="measured")
+    a2.plot(largest_mpx, m_slope * largest_mpx + m_intercept, "-", label=f"linear fit (r = {m_r:.3f})")
+    for x_mpx, y_mb, r_px in zip(largest_mpx, peak, largest):
+        a2.annotate(f"{r_px}", (x_mpx, y_mb), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    a2.set_xlabel("largest scale r² (megapixels; labels: r in px)")
     a2.set_ylabel("peak RSS above the loaded model (MB)")
-    a2.set_title("Peak memory vs largest scale")
+    a2.set_title("Peak memory vs largest scale (Lite0, CPU)")
+    a2.legend()
     for ax in (a1, a2):
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(args.out, dpi=120)
-    print(json.dumps({"slope_s_per_mpx": slope, "intercept_s": intercept, "pearson_r": r, "rows": rows}, indent=2))
+    summary = {
+        "slope_s_per_mpx": slope,
+        "intercept_s": intercept,
+        "pearson_r": r,
+        "memory_slope_mb_per_mpx_of_largest": m_slope,
+        "memory_pearson_r": m_r,
+        "rows": rows,
+    }
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

@@ -80,6 +80,47 @@ def _interp_fusion(acts: list[torch.Tensor], grads: list[torch.Tensor], w: torch
     return (sa * sg).sum(2)
 
 
+@pytest.mark.parametrize("out", [(19, 23), (40, 6), (6, 40)])
+def test_gram_fusion_equals_definition_both_orientations(out: tuple[int, int]) -> None:
+    """(40, 6) and (6, 40) make the row- and the column-contraction the cheaper one: both code paths run."""
+    from cameras.engine.fuse import fuse_gram
+
+    gen = torch.Generator().manual_seed(2)
+    sizes = [(3, 9), (5, 4), (8, 7)]
+    acts = [torch.randn(3, 11, h, w, generator=gen) for h, w in sizes]
+    grads = [torch.randn(3, 3, 11, h, w, generator=gen) for h, w in sizes]
+    w = torch.rand(3, 3, 3, generator=gen)
+    w[0, 2, 1] = 0.0
+    ref = _interp_fusion(acts, grads, w, out)
+    for chunk in (1, 4, None):
+        for split in (False, True):
+            for group in (None, 2, 5):  # images batched per step (several at once is the CUDA default)
+                got = fuse_gram(acts, grads, w, out, chunk_size=chunk, split_tf32=split, images_per_step=group)
+                assert got.shape == ref.shape and got.dtype == torch.float32
+                assert (got.double() - ref).abs().max() <= 1e-5 * ref.abs().max()
+    with pytest.raises(ValueError, match="weights must be"):
+        fuse_gram(acts, grads, w[:, :, :2], out)
+
+
+def test_tf32_split_is_exact_and_restores_precision() -> None:
+    """hi carries at most 10 mantissa bits, hi + lo reproduces x bit for bit, and the TF32 switch is undone even
+    when the product raises."""
+    from cameras.engine.fuse import _split_bmm, _tf32_split
+
+    x = torch.randn(1000, dtype=torch.float32) * torch.logspace(-20, 20, 1000)
+    hi, lo = _tf32_split(x)
+    assert torch.equal(hi + lo, x)
+    assert int((hi.view(torch.int32) & 0x1FFF).abs().max()) == 0  # the 13 low mantissa bits are clear
+    assert bool((lo.abs() <= x.abs() * 2.0**-10).all())
+    a, b = torch.randn(4, 30, 50), torch.randn(4, 50, 20)
+    ref = a.double() @ b.double()
+    assert (_split_bmm(a, b).double() - ref).abs().max() <= 1e-5 * ref.abs().max()
+    before = torch.get_float32_matmul_precision()
+    with pytest.raises(RuntimeError):
+        _split_bmm(a, torch.randn(4, 7, 3))
+    assert torch.get_float32_matmul_precision() == before
+
+
 def test_bilinear_taps_equal_interpolate() -> None:
     import torch.nn.functional as F
 
@@ -124,20 +165,31 @@ def test_fuse_impls_agree_on_a_recording() -> None:
     rec = record_scales(model, "features", x, schedule([1.0, 2.0, 3.3, 5.0], (16, 20)))
     assert not bool(rec.keep.all())
     ref = fuse(rec, (16, 20), impl="interpolate", chunk_size=5)
-    for impl, chunk in [("matmul", 1), ("matmul", None), ("gather", 2), ("gather", None), ("auto", 3)]:
+    cases = [("matmul", 1), ("matmul", None), ("gram", 1), ("gram", 3), ("gram", None), ("gather", 2), ("auto", 3)]
+    for impl, chunk in cases:
         got = fuse(rec, (16, 20), impl=impl, chunk_size=chunk)
         assert (got - ref).abs().max() <= 1e-5 * ref.abs().max(), impl
-    # on the CPU "auto" is exactly the matmul path
-    assert torch.equal(fuse(rec, (16, 20), impl="auto"), fuse(rec, (16, 20), impl="matmul"))
+    # on the CPU "auto" is exactly the gram path for the CAMERAS rule, the matmul path for any other rule
+    assert torch.equal(fuse(rec, (16, 20), impl="auto"), fuse(rec, (16, 20), impl="gram"))
+
+    def other(a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return (a * g.relu()).sum(2)
+
+    assert torch.equal(fuse(rec, (16, 20), other), fuse(rec, (16, 20), other, impl="matmul"))
     with pytest.raises(ValueError, match="CAMERAS rule only"):
         fuse(rec, (16, 20), lambda a, g: (a * g).sum(2), impl="gather")
-    with pytest.raises(RuntimeError, match="CUDA"):
-        fuse(rec, (16, 20), cameras_rule, impl="triton")
+    with pytest.raises(ValueError, match="CAMERAS rule only"):
+        fuse(rec, (16, 20), other, impl="gram")
+    for impl in ("triton", "triton-gather"):
+        with pytest.raises(RuntimeError, match="CUDA"):
+            fuse(rec, (16, 20), cameras_rule, impl=impl)
+    with pytest.raises(ValueError, match="CAMERAS rule only"):
+        fuse(rec, (16, 20), other, impl="triton")
     with pytest.raises(ValueError, match="chunk_size"):
         fuse(rec, (16, 20), chunk_size=0)
 
 
-@pytest.mark.parametrize("fusion", ["matmul", "gather", "interpolate"])
+@pytest.mark.parametrize("fusion", ["gram", "matmul", "gather", "interpolate"])
 def test_cameras_fusion_options_match_reference(fusion: str) -> None:
     from cameras.engine import schedule
 
@@ -161,6 +213,8 @@ def test_triton_dispatch_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     acts, grads = [torch.ones(1, 2, 3, 3)], [torch.ones(1, 1, 2, 3, 3)]
     with pytest.raises(RuntimeError, match="impl='matmul'"):
         ft.fuse_triton(acts, grads, torch.ones(1, 1, 1), (4, 4))
+    with pytest.raises(RuntimeError, match="impl='gram'"):
+        ft.fuse_triton_gram(acts, grads, torch.ones(1, 1, 1), (4, 4))
     with pytest.raises(ValueError, match="one \\(A, G\\) pair per scale"):
         ft.fuse_gather(acts, [], torch.ones(1, 1, 1), (4, 4))
     with pytest.raises(ValueError, match="weights must be"):
@@ -189,13 +243,19 @@ for out, bp, bc in [((19, 23), 64, 32), ((5, 4), 16, 8), ((11, 11), 32, 64)]:  #
     got = ft.fuse_triton(acts, grads, w, out, block_p=bp, block_c=bc)
     ref = ft.fuse_gather(acts, grads, w, out)
     res[f"{out}"] = float((got - ref).abs().max() / ref.abs().max())
+# Gram kernel: both orientations (rows or columns contracted), partial row/channel blocks, one image per launch
+for out, blocks, per_launch in [((19, 23), None, None), ((40, 6), (16, 32, 16), 1), ((6, 40), (32, 16, 32), None)]:
+    got = ft.fuse_triton_gram(acts, grads, w, out, blocks=blocks, max_images=per_launch)
+    ref = ft.fuse_gather(acts, grads, w, out)
+    res[f"gram{out}"] = float((got - ref).abs().max() / ref.abs().max())
 model = SizeSensitive()
 x = torch.rand(2, 3, 16, 20)
 rec = record_scales(model, "features", x, schedule([1.0, 2.0, 3.3, 5.0], (16, 20)))
-res["recording"] = float(
-    (fuse(rec, (16, 20), impl="triton") - fuse(rec, (16, 20), impl="interpolate")).abs().max()
-    / fuse(rec, (16, 20), impl="interpolate").abs().max()
-)
+for impl in ("triton", "triton-gather"):
+    res[f"recording-{impl}"] = float(
+        (fuse(rec, (16, 20), impl=impl) - fuse(rec, (16, 20), impl="interpolate")).abs().max()
+        / fuse(rec, (16, 20), impl="interpolate").abs().max()
+    )
 net = TinyCNN(seed=3)
 x = torch.randn(1, 3, 24, 28)
 ref_map, ref_t, _ = reference_cameras(net, net.features, x, schedule([1.0, 1.5], (24, 28)))
@@ -233,7 +293,8 @@ def test_triton_kernel_under_interpreter_matches_exact_path() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    for key in ("(19, 23)", "(5, 4)", "(11, 11)", "recording"):
+    keys = ("(19, 23)", "(5, 4)", "(11, 11)", "gram(19, 23)", "gram(40, 6)", "gram(6, 40)")
+    for key in (*keys, "recording-triton", "recording-triton-gather"):
         assert res[key] <= 1e-5, (key, res[key])
     assert res["cameras_vs_reference"] <= 1e-4 and res["targets_equal"]
     assert res["self_check"] is True

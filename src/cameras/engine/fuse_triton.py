@@ -31,6 +31,7 @@ __all__ = [
     "bilinear_taps",
     "fuse_gather",
     "fuse_triton",
+    "fuse_triton_gram",
     "interpreter_enabled",
     "triton_available",
     "triton_usable",
@@ -350,9 +351,10 @@ _VERIFIED: dict[str, bool] = {}
 
 
 def triton_usable(device: torch.device | str, check: Callable[[], bool] | None = None) -> bool:
-    """Whether the kernel may be used on ``device`` by the automatic dispatch: Triton available *and* a one-time
-    self-check on a small random problem agrees with :func:`fuse_gather` within 1e-4 (relative). A failing check (or
-    an exception) warns once and the dispatch falls back to the matrix-product path for the rest of the process."""
+    """Whether the kernels may be used on ``device`` by the automatic dispatch: Triton available *and* a one-time
+    self-check of both kernels on small random problems agrees with :func:`fuse_gather` within 1e-4 (relative). A
+    failing check (or an exception) warns once and the dispatch falls back to a PyTorch path for the rest of the
+    process."""
     dev = torch.device(device)
     if not triton_available(dev):
         return False
@@ -376,6 +378,238 @@ def _self_check(device: torch.device) -> bool:
     acts = [torch.randn(2, 37, h, w, generator=gen).to(device) for h, w in sizes]
     grads = [torch.randn(2, 2, 37, h, w, generator=gen).to(device) for h, w in sizes]
     weights = torch.tensor([[[0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]]] * 2, device=device)
-    got = fuse_triton(acts, grads, weights, (19, 23))
-    ref = fuse_gather(acts, grads, weights, (19, 23))
-    return bool((got - ref).abs().max() <= 1e-4 * ref.abs().max().clamp_min(1.0))
+    for out in ((19, 23), (23, 19)):  # both orientations of the Gram kernel
+        ref = fuse_gather(acts, grads, weights, out)
+        tol = 1e-4 * ref.abs().max().clamp_min(1.0)
+        if not bool((fuse_triton_gram(acts, grads, weights, out) - ref).abs().max() <= tol):
+            return False
+        if not bool((fuse_triton(acts, grads, weights, out) - ref).abs().max() <= tol):
+            return False
+    return True
+
+
+# -- Triton, Gram form -----------------------------------------------------------------------------------------------
+
+GRAM_AUTOTUNE_CONFIGS: tuple[tuple[int, int, int, int], ...] = (
+    (64, 64, 32, 4),
+    (64, 128, 32, 8),
+    (128, 64, 32, 8),
+    (32, 128, 32, 4),
+    (64, 256, 16, 8),
+)
+"""(BLOCK_I, BLOCK_J, BLOCK_C, num_warps) candidates of the Gram kernel, tried once per problem shape on CUDA."""
+
+_GRAM_KERNELS: dict[tuple[bool, bool], Any] = {}
+
+
+def _gram_kernel(autotune: bool = False) -> Any:
+    """Build (once) the jitted Gram kernel; see :func:`fuse_triton_gram`."""
+    interp = interpreter_enabled()
+    autotune = autotune and not interp
+    if (interp, autotune) in _GRAM_KERNELS:
+        return _GRAM_KERNELS[(interp, autotune)]
+    import triton
+    import triton.language as tl
+
+    @triton.jit  # type: ignore[untyped-decorator]
+    def cameras_gram_kernel(  # type: ignore[no-untyped-def]
+        a_ptr,  # float32, every scale's A in channels-last layout (B, h_s, w_s, C), concatenated flat
+        g_ptr,  # float32, every scale's G as (B, K, h_s, w_s, C), concatenated flat
+        abase_ptr,  # int64 (Σh,) offset of stacked row i (scale s, source row r) in a_ptr for image 0: off_s + r·w_s·C
+        gbase_ptr,  # int64 (Σh,) the same in g_ptr
+        plane_ptr,  # int64 (Σh,) h_s·w_s·C: elements of one image (A) or one (image, class) (G) at row i's scale
+        j0_ptr,  # int32 (W, Σh) left source column of output column x at row i's scale
+        j1_ptr,  # int32 (W, Σh) right source column
+        mu_ptr,  # float32 (W, Σh) weight of the right column
+        out_ptr,  # float32 (B, K, W, Σh, Σh) Gram matrices
+        K,
+        C,
+        SH,
+        BLOCK_I: tl.constexpr,
+        BLOCK_J: tl.constexpr,
+        BLOCK_C: tl.constexpr,
+    ):
+        x = tl.program_id(0)
+        n_j = tl.cdiv(SH, BLOCK_J)
+        blk_i = tl.program_id(1) // n_j
+        blk_j = tl.program_id(1) % n_j
+        bk = tl.program_id(2)  # b · K + k
+        b = bk // K
+        i = blk_i * BLOCK_I + tl.arange(0, BLOCK_I)
+        j = blk_j * BLOCK_J + tl.arange(0, BLOCK_J)
+        mi = i < SH
+        mj = j < SH
+        # A side (rows i): image b's plane at row i's scale, the two source columns and the weight for column x
+        a_row = tl.load(abase_ptr + i, mask=mi, other=0) + b.to(tl.int64) * tl.load(plane_ptr + i, mask=mi, other=0)
+        a_c0 = tl.load(j0_ptr + x * SH + i, mask=mi, other=0).to(tl.int64) * C
+        a_c1 = tl.load(j1_ptr + x * SH + i, mask=mi, other=0).to(tl.int64) * C
+        a_mu = tl.load(mu_ptr + x * SH + i, mask=mi, other=0.0)
+        g_row = tl.load(gbase_ptr + j, mask=mj, other=0) + bk.to(tl.int64) * tl.load(plane_ptr + j, mask=mj, other=0)
+        g_c0 = tl.load(j0_ptr + x * SH + j, mask=mj, other=0).to(tl.int64) * C
+        g_c1 = tl.load(j1_ptr + x * SH + j, mask=mj, other=0).to(tl.int64) * C
+        g_mu = tl.load(mu_ptr + x * SH + j, mask=mj, other=0.0)
+        cs = tl.arange(0, BLOCK_C)
+        acc = tl.zeros([BLOCK_I, BLOCK_J], dtype=tl.float32)
+        for c0 in range(0, C, BLOCK_C):
+            c = c0 + cs
+            mc = c < C
+            ma = mi[:, None] & mc[None, :]
+            a0 = tl.load(a_ptr + (a_row + a_c0)[:, None] + c[None, :], mask=ma, other=0.0)
+            a1 = tl.load(a_ptr + (a_row + a_c1)[:, None] + c[None, :], mask=ma, other=0.0)
+            t_a = (1.0 - a_mu)[:, None] * a0 + a_mu[:, None] * a1  # (BLOCK_I, BLOCK_C) column-resized A
+            mg = mc[:, None] & mj[None, :]
+            g0 = tl.load(g_ptr + (g_row + g_c0)[None, :] + c[:, None], mask=mg, other=0.0)
+            g1 = tl.load(g_ptr + (g_row + g_c1)[None, :] + c[:, None], mask=mg, other=0.0)
+            t_g = (1.0 - g_mu)[None, :] * g0 + g_mu[None, :] * g1  # (BLOCK_C, BLOCK_J) column-resized G
+            acc = tl.dot(t_a, t_g, acc, input_precision="tf32x3")
+        dst = out_ptr + (bk.to(tl.int64) * tl.num_programs(0) + x) * SH * SH
+        tl.store(dst + i[:, None] * SH + j[None, :], acc, mask=mi[:, None] & mj[None, :])
+
+    kernel = cameras_gram_kernel
+    if autotune:
+        configs = [
+            triton.Config({"BLOCK_I": bi, "BLOCK_J": bj, "BLOCK_C": bc}, num_warps=w)
+            for bi, bj, bc, w in GRAM_AUTOTUNE_CONFIGS
+        ]
+        kernel = triton.autotune(configs=configs, key=["K", "C", "SH"])(cameras_gram_kernel)
+    _GRAM_KERNELS[(interp, autotune)] = kernel
+    return kernel
+
+
+def fuse_triton_gram(
+    acts: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    weights: Tensor,
+    out_size: tuple[int, int],
+    *,
+    blocks: tuple[int, int, int] | None = None,
+    max_images: int | None = None,
+) -> Tensor:
+    r"""Σ_c Ā_c ⊙ Ḡ_c in Gram form (:func:`cameras.engine.fuse.fuse_gram`) with one Triton kernel for the heavy part.
+
+    The kernel reads each scale's low-resolution A and G (moved once to channels-last, so that a tile's channels are
+    contiguous), resizes them along the columns on the fly (two taps per element), and contracts the channels on
+    tensor cores with three TF32 products of split operands (``input_precision="tf32x3"``: float32 accuracy). It
+    writes only the (W, Σh, Σh) Gram matrices of each (image, class); the map is then
+    :math:`M(y, x) = \sum_{p,q} v_{y,p} v_{y,q}\,\mathrm{Gram}_x(n_{y,p}, n_{y,q})` over the 2·S rows
+    :math:`n_{y,\cdot}` that the bilinear row resize of output row y reads (weights :math:`v` include the scale
+    weights), a small gather done in PyTorch. No C×H×W (or C×Σh×W) tensor is ever allocated.
+
+    Args:
+        acts: S tensors (B, C, h_s, w_s) on one CUDA device.
+        grads: S tensors (B, K, C, h_s, w_s).
+        weights: (B, K, S) scale weights (1/n_kept on kept scales, 0 elsewhere).
+        out_size: (H, W).
+        blocks: (BLOCK_I, BLOCK_J, BLOCK_C) powers of two ≥ 16; ``None`` autotunes on CUDA among
+            :data:`GRAM_AUTOTUNE_CONFIGS` (and uses the first one under the interpreter).
+        max_images: images per kernel launch (bounds the Gram buffer; default: ≈256 MB of Gram matrices).
+
+    Returns:
+        (B, K, H, W) float32 map before the ReLU; equals :func:`fuse_gather` up to float rounding (≈1e-6 relative).
+
+    Raises:
+        RuntimeError: Triton or a CUDA device is unavailable (see :func:`triton_available`).
+    """
+    batch, classes, channels = _check_inputs(acts, grads, weights)
+    device = acts[0].device
+    if not triton_available(device):
+        raise RuntimeError(
+            f"The Triton fusion kernel needs a CUDA device and an importable `triton` (got device {device}); "
+            "use impl='gram' instead."
+        )
+    if blocks is not None and any(v < 16 or v & (v - 1) for v in blocks):
+        raise ValueError(f"block sizes must be powers of two ≥ 16, got {blocks}.")
+    height, width = out_size
+    sum_h = sum(a.shape[-2] for a in acts)
+    sum_w = sum(a.shape[-1] for a in acts)
+    if height * sum_w * sum_w > width * sum_h * sum_h:  # contract along the cheaper side
+        out_t = fuse_triton_gram(
+            [a.transpose(-1, -2) for a in acts],
+            [g.transpose(-1, -2) for g in grads],
+            weights,
+            (width, height),
+            blocks=blocks,
+            max_images=max_images,
+        )
+        return out_t.transpose(-1, -2).contiguous()
+    n_scales = len(acts)
+    a_flat = torch.cat([a.float().permute(0, 2, 3, 1).reshape(-1) for a in acts])  # (B, h, w, C) per scale
+    g_flat = torch.cat([g.float().permute(0, 1, 3, 4, 2).reshape(-1) for g in grads])  # (B, K, h, w, C)
+    a_off = g_off = 0
+    abase: list[int] = []
+    gbase: list[int] = []
+    plane: list[int] = []
+    j0s, j1s, mus, row_scale, row_src = [], [], [], [], []
+    for s, a in enumerate(acts):
+        h_s, w_s = int(a.shape[-2]), int(a.shape[-1])
+        p = h_s * w_s * channels
+        abase += [a_off + r * w_s * channels for r in range(h_s)]
+        gbase += [g_off + r * w_s * channels for r in range(h_s)]
+        plane += [p] * h_s
+        row_scale += [s] * h_s
+        row_src += list(range(h_s))
+        a_off += batch * p
+        g_off += batch * classes * p
+        j0, j1, mu = _taps_cpu(w_s, width)
+        j0s.append(j0[:, None].expand(width, h_s))
+        j1s.append(j1[:, None].expand(width, h_s))
+        mus.append(mu[:, None].expand(width, h_s))
+    abase_t = torch.tensor(abase, dtype=torch.int64, device=device)
+    gbase_t = torch.tensor(gbase, dtype=torch.int64, device=device)
+    plane_t = torch.tensor(plane, dtype=torch.int64, device=device)
+    j0_t = torch.cat(j0s, 1).contiguous().to(device)
+    j1_t = torch.cat(j1s, 1).contiguous().to(device)
+    mu_t = torch.cat(mus, 1).contiguous().to(device)
+    # sparse row resize: output row y reads rows n[y, 2s], n[y, 2s+1] of the stack with weights lam
+    starts = [0]
+    for a in acts:
+        starts.append(starts[-1] + int(a.shape[-2]))
+    n_idx = torch.empty(height, 2 * n_scales, dtype=torch.int64)
+    n_val = torch.empty(height, 2 * n_scales, dtype=torch.float32)
+    for s, a in enumerate(acts):
+        i0, i1, lam = _taps_cpu(int(a.shape[-2]), height)
+        n_idx[:, 2 * s], n_idx[:, 2 * s + 1] = starts[s] + i0.long(), starts[s] + i1.long()
+        n_val[:, 2 * s], n_val[:, 2 * s + 1] = 1.0 - lam, lam
+    n_idx, n_val = n_idx.to(device), n_val.to(device)
+    scale_of = torch.arange(n_scales, device=device).repeat_interleave(2)  # column p of n_idx belongs to scale p // 2
+    w = weights.to(device=device, dtype=torch.float32)
+    per_image = classes * width * sum_h * sum_h
+    step = max_images or max(1, (1 << 26) // per_image)
+    kernel = _gram_kernel(autotune=blocks is None)
+    out = torch.empty(batch, classes, height, width, device=device, dtype=torch.float32)
+    for b0 in range(0, batch, step):
+        b1 = min(batch, b0 + step)
+        nb = b1 - b0
+        gram = torch.empty(nb, classes, width, sum_h, sum_h, device=device, dtype=torch.float32)
+        # the kernel addresses image b0 + b through offsets of image 0: shift the base pointers by b0 images
+        args = (
+            a_flat,
+            g_flat,
+            abase_t + b0 * plane_t,
+            gbase_t + b0 * classes * plane_t,
+            plane_t,
+            j0_t,
+            j1_t,
+            mu_t,
+            gram,
+            classes,
+            channels,
+            sum_h,
+        )
+        if blocks is None and not interpreter_enabled():
+
+            def grid(meta: dict[str, int], nb: int = nb) -> tuple[int, int, int]:
+                return (width, triton_cdiv(sum_h, meta["BLOCK_I"]) * triton_cdiv(sum_h, meta["BLOCK_J"]), nb * classes)
+
+            kernel[grid](*args)
+        else:
+            bi, bj, bc = blocks or GRAM_AUTOTUNE_CONFIGS[0][:3]
+            kernel[(width, triton_cdiv(sum_h, bi) * triton_cdiv(sum_h, bj), nb * classes)](
+                *args, BLOCK_I=bi, BLOCK_J=bj, BLOCK_C=bc
+            )
+        vals = n_val[None, None] * w[b0:b1, :, scale_of][:, :, None, :]  # (nb, K, H, 2S)
+        quad = (vals[..., :, None] * vals[..., None, :])[:, :, None]  # (nb, K, 1, H, 2S, 2S)
+        pairs = gram[:, :, :, n_idx[:, :, None], n_idx[:, None, :]]  # (nb, K, W, H, 2S, 2S)
+        out[b0:b1] = (pairs * quad).sum(dim=(-1, -2)).transpose(-1, -2)  # (nb, K, W, H) → (nb, K, H, W)
+        del gram, pairs
+    return out

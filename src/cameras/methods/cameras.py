@@ -31,8 +31,8 @@ class CAMERAS(Explainer):
 
     Engineering: the backward pass stops at the layer (no parameter gradients, no graph below the layer), each scale
     keeps only its layer-resolution A and G, and the fusion never materialises upsampled tensors of all channels
-    (chunked separable matrix products; on CUDA a fused Triton kernel). K classes of the same images share one
-    forward pass per scale (K gradients from one graph).
+    (on the CPU the channel sum is contracted at low resolution, on CUDA a fused Triton kernel). K classes of the
+    same images share one forward pass per scale (K gradients from one graph).
 
     Args:
         model: classifier returning logits (B, num_classes); any device and floating dtype.
@@ -54,9 +54,9 @@ class CAMERAS(Explainer):
             small ones). Bytes per pixel are measured once per input shape by a one-image pass at the largest scale
             (on CUDA with the allocator's peak counter, which that pass resets; elsewhere a rough estimate).
             ``None``: no split. Results do not depend on it.
-        fusion: fusion implementation, one of ``"auto"`` (default: the fused Triton kernel on CUDA when usable,
-            else ``"matmul"``), ``"matmul"``, ``"triton"``, ``"gather"``, ``"interpolate"`` (see
-            :func:`cameras.engine.fuse`); all agree within float rounding.
+        fusion: fusion implementation, one of ``"auto"`` (default: ``"gram"``, the fastest exact path measured on
+            CPUs and on an H100), ``"gram"``, ``"gram-tf32"``, ``"matmul"``, ``"triton"``, ``"triton-gather"``,
+            ``"gather"``, ``"interpolate"`` (see :func:`cameras.engine.fuse`); all agree within float rounding.
         compile: run the model through ``torch.compile`` (one compilation per scale shape, paid on the first call;
             off by default, worth it only for many calls of one input shape): ``True`` for the default backend
             (inductor, needs a C++/Triton toolchain) or a backend name such as ``"aot_eager"``. PyTorch recompiles
