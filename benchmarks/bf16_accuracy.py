@@ -1,7 +1,7 @@
 """Mixed precision vs the exact float32 engine on the bundled Lite0 and the four bundled photos (paper schedule).
 
 Prints, per photo: the class chosen by each path, max |Δ| and Pearson correlation of the maps, and the time of each.
-Usage: ``python benchmarks/bf16_accuracy.py [--dtype bfloat16|float16] [--device cpu|cuda]``.
+Usage: ``python benchmarks/bf16_accuracy.py [--dtype bfloat16|float16] [--device cpu|cuda] [--json F]``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16"])
     p.add_argument("--device", default="cpu")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = p.parse_args()
     dtype = getattr(torch, args.dtype)
     loaded = models.load("efficientnet_lite0", device=args.device)
@@ -54,6 +55,10 @@ def main() -> None:
         f"top-1 agreement {agree}/{len(rows)}; max |Δ| {max(r['max_abs_diff'] for r in rows):.3f}; "
         f"min Pearson {min(r['pearson'] for r in rows):.4f}"
     )
+    if args.json:
+        meta = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "device": args.device}
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "dtype": args.dtype, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

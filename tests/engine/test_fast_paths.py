@@ -402,3 +402,22 @@ def test_bfloat16_multi_class_and_given_targets() -> None:
                 assert _corr(fast.saliency[b, k], exact.saliency[b, k]) > 0.95
                 checked += 1
     assert checked >= 2
+
+
+def test_cpu_default_groups_images_by_largest_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU the default explains as many images together as keep the largest scale within
+    CPU_PIXELS_PER_PASS pixels; the maps do not depend on the grouping."""
+    from cameras.methods import cameras as cameras_module
+
+    model = TinyCNN(seed=14)
+    x = torch.randn(3, 3, 40, 40)
+    whole = cameras.CAMERAS(model, layer="features", resolutions=[1.0, 2.0], max_batch=3)(x)
+    for budget, groups in ((80 * 80, 3), (2 * 80 * 80, 2), (10**9, 1)):
+        monkeypatch.setattr(cameras_module, "CPU_PIXELS_PER_PASS", budget)
+        calls: list[int] = []
+        handle = model.stem.register_forward_hook(lambda m, i, o, calls=calls: calls.append(int(i[0].shape[0])))
+        out = cameras.CAMERAS(model, layer="features", resolutions=[1.0, 2.0])(x)
+        handle.remove()
+        assert len(calls) == 2 * groups  # two scales per group
+        assert torch.equal(out.targets, whole.targets)
+        assert (out.saliency - whole.saliency).abs().max() <= 1e-5

@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from .common import add_model_options, add_run_options, print_error, slug
 
 __all__ = ["add_parser", "parse_focus", "run"]
 
@@ -66,26 +66,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         default="hard",
         help="hard: top-AREA pixels of the map; soft: the map as a per-pixel step weight (default hard)",
     )
-    p.add_argument("--model", default=None, help="model name (default: efficientnet_lite0); see `cameras.models`")
-    p.add_argument("--weights", default="DEFAULT", help="DEFAULT (packaged/torchvision weights) or a checkpoint PATH")
-    p.add_argument("--layer", default=None, help="layer of the saliency methods (default: the model's)")
+    add_model_options(p, layer_help="layer of the saliency methods (default: the model's)")
     p.add_argument("--method", choices=("pgd", "ifgsm"), default="pgd", help="attack (default pgd)")
     p.add_argument("--steps", type=int, default=10, help="attack steps per budget (default 10)")
     p.add_argument("--search-steps", type=int, default=8, help="bisection steps of the budget (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random masks (default 0)")
-    p.add_argument("--square", action="store_true", help="resize photos to a square input (the paper's setting)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda (default cpu)")
+    add_run_options(p)
     p.add_argument("--out", default="attack_out", help="output folder (default: attack_out)")
     p.add_argument("--no-figures", action="store_true", help="write only the table and the JSON")
     p.set_defaults(func=run)
 
 
 def _error(message: str) -> None:
-    print(f"cameras attack: error: {message}", file=sys.stderr)
+    print_error("attack", message)
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "image"
+    return slug(text, "image")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,10 +12,11 @@ Example: ``cameras compare --classes "tiger cat","Egyptian cat"`` (on the bundle
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from .common import add_model_options, add_run_options, print_error
 
 __all__ = ["add_parser", "run", "split_list"]
 
@@ -64,13 +65,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         metavar="M1,M2,...",
         help="models, e.g. efficientnet_lite0,efficientnet_lite1,efficientnet_lite2 (default: efficientnet_lite0)",
     )
-    p.add_argument("--weights", default="DEFAULT", help="DEFAULT (packaged/torchvision weights) or a checkpoint PATH")
-    p.add_argument("--layer", default=None, help="dotted layer name (default: each model's default layer)")
+    add_model_options(p, model=False, layer_help="dotted layer name (default: each model's default layer)")
     p.add_argument(
         "--resolutions", default=None, help="scales for cameras and ms-* methods: '224,324', '1,1.5,2' or 'paper'"
     )
-    p.add_argument("--square", action="store_true", help="paper mode: resize the photo to a square input")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_run_options(p)
     p.add_argument("--out", default="cameras_out", help="output folder (default: cameras_out)")
     p.add_argument("--alpha", type=float, default=0.5, help="opacity of the maps over the photo (default 0.5)")
     p.add_argument("--dpi", type=int, default=120, help="resolution of the PNG (default 120)")
@@ -78,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _error(message: str) -> None:
-    print(f"cameras compare: error: {message}", file=sys.stderr)
+    print_error("compare", message)
 
 
 def _load_image(text: str | None) -> tuple[str, Any]:

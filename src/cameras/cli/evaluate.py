@@ -22,11 +22,12 @@ import argparse
 import csv
 import json
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .common import add_model_options, add_run_options, print_error
 
 __all__ = ["METRICS", "add_parser", "run", "summarize"]
 
@@ -63,11 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument(
         "--methods", nargs="+", default=["cameras"], help="methods (space or comma separated; default: cameras)"
     )
-    p.add_argument("--model", default=None, help="model name (default: efficientnet_lite0)")
-    p.add_argument("--weights", default="DEFAULT", help="DEFAULT or a checkpoint PATH")
-    p.add_argument("--layer", default=None, help="dotted layer name (default: the model's default layer)")
+    add_model_options(p)
     p.add_argument("--resolutions", default=None, help="CAMERAS scales: '224,324', '1,1.5' or 'paper' (default)")
-    p.add_argument("--square", action="store_true", help="resize photos to a square input (the paper's setting)")
+    add_run_options(p)
     p.add_argument(
         "--metrics",
         nargs="+",
@@ -88,7 +87,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         default="original",
         help="pixel frame of the localisation metrics: the photo's (default) or the model input's",
     )
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass in insertion/deletion")
     p.add_argument("--out", default="cameras_eval", help="output folder (default: cameras_eval)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -96,7 +94,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _error(message: str) -> None:
-    print(f"cameras evaluate: error: {message}", file=sys.stderr)
+    print_error("evaluate", message)
 
 
 @dataclass

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = ["add_parser", "parse_resolutions", "run"]
+
+from .common import add_model_options, add_run_options, print_error, slug
 
 
 def parse_resolutions(text: str | None) -> list[int | float] | None:
@@ -34,9 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         description="Explain photos. With no IMAGE, explains the bundled sample photo (skimage's chelsea).",
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (default: the bundled chelsea photo)")
-    p.add_argument("--model", default=None, help="model name (default: efficientnet_lite0); see `cameras.models`")
-    p.add_argument("--weights", default="DEFAULT", help="DEFAULT (packaged/torchvision weights) or a checkpoint PATH")
-    p.add_argument("--layer", default=None, help="dotted layer name (default: the model's default layer)")
+    add_model_options(p)
     p.add_argument("--method", default="cameras", help="saliency method (default: cameras)")
     p.add_argument(
         "--class",
@@ -52,8 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         default=None,
         help="scales: '224,324,424' (absolute), '1,1.5,2.0' (factors), or 'paper' (default)",
     )
-    p.add_argument("--square", action="store_true", help="paper mode: resize the photo to a square input")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps (default cpu)")
+    add_run_options(p)
     p.add_argument(
         "--precision",
         choices=["fp32", "bf16", "fp16"],
@@ -67,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "class"
+    return slug(text, "class")
 
 
 @dataclass
@@ -82,7 +79,7 @@ class _Row:
 
 
 def _error(message: str) -> None:
-    print(f"cameras explain: error: {message}", file=sys.stderr)
+    print_error("explain", message)
 
 
 def run(args: argparse.Namespace) -> int:

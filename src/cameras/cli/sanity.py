@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 __all__ = ["add_parser", "run"]
+
+from .common import add_model_options, add_run_options, print_error
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,11 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument(
         "--methods", nargs="+", default=["cameras"], help="methods (space or comma separated; default: cameras)"
     )
-    p.add_argument("--model", default=None, help="model name (default: efficientnet_lite0)")
-    p.add_argument("--weights", default="DEFAULT", help="DEFAULT or a checkpoint PATH")
-    p.add_argument("--layer", default=None, help="dotted layer name (default: the model's default layer)")
+    add_model_options(p)
     p.add_argument("--resolutions", default=None, help="CAMERAS scales: '224,324', '1,1.5' or 'paper' (default)")
-    p.add_argument("--square", action="store_true", help="resize the photo to a square input (the paper's setting)")
+    add_run_options(p)
     p.add_argument("--class", dest="cls", default=None, metavar="INDEX|NAME", help="class to explain (default top-1)")
     p.add_argument("--variant", choices=("cascading", "independent"), default="cascading", help="randomisation variant")
     p.add_argument(
@@ -49,14 +48,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="BatchNorm running stats of randomised blocks (default: re-estimated on the photo)",
     )
     p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--out", default="cameras_sanity", help="output folder (default: cameras_sanity)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def _error(message: str) -> None:
-    print(f"cameras sanity: error: {message}", file=sys.stderr)
+    print_error("sanity", message)
 
 
 def run(args: argparse.Namespace) -> int:

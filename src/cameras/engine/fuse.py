@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .accumulate import Recording
-from .fuse_triton import fuse_gather, fuse_triton, fuse_triton_gram
+from .fuse_triton import fuse_gather, fuse_triton, fuse_triton_gram, gram_transposed
 
 __all__ = [
     "IMPLS",
@@ -196,9 +196,7 @@ def fuse_gram(
     if weights.shape != (batch, classes, len(acts)):
         raise ValueError(f"weights must be (B, K, S) = {(batch, classes, len(acts))}, got {tuple(weights.shape)}.")
     height, width = out_size
-    sum_h = sum(a.shape[-2] for a in acts)
-    sum_w = sum(a.shape[-1] for a in acts)
-    if height * sum_w * sum_w > width * sum_h * sum_h:  # contract along the cheaper side: transpose everything
+    if gram_transposed(acts, out_size):  # contract along the cheaper side: transpose everything
         out_t = fuse_gram(
             [a.transpose(-1, -2) for a in acts],
             [g.transpose(-1, -2) for g in grads],
@@ -209,6 +207,7 @@ def fuse_gram(
             images_per_step=images_per_step,
         )
         return out_t.transpose(-1, -2).contiguous()
+    sum_h = sum(int(a.shape[-2]) for a in acts)
     device = acts[0].device
     mm = _split_bmm if split_tf32 else torch.matmul
     rows = torch.cat([bilinear_matrix(a.shape[-2], height, device) for a in acts], 1)  # (H, Σh)

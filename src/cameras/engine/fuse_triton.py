@@ -32,6 +32,7 @@ __all__ = [
     "fuse_gather",
     "fuse_triton",
     "fuse_triton_gram",
+    "gram_transposed",
     "interpreter_enabled",
     "triton_available",
     "triton_usable",
@@ -76,6 +77,30 @@ def bilinear_taps(n_in: int, n_out: int, device: torch.device | str = "cpu") -> 
     if n_in < 1 or n_out < 1:
         raise ValueError(f"Sizes must be positive, got n_in={n_in}, n_out={n_out}.")
     return tuple(t.to(device) for t in _taps_cpu(n_in, n_out))  # type: ignore[return-value]
+
+
+def _require_triton(device: torch.device, fallback: str) -> None:
+    if not triton_available(device):
+        raise RuntimeError(
+            f"The Triton fusion kernel needs a CUDA device and an importable `triton` (got device {device}); "
+            f"use impl={fallback!r} instead."
+        )
+
+
+def gram_transposed(acts: Sequence[Tensor], out_size: tuple[int, int]) -> bool:
+    """Whether the Gram-form fusion is cheaper with rows and columns swapped: it costs ∝ W·(Σh)² as written and
+    ∝ H·(Σw)² transposed (Σ over the scales' heights h_s and widths w_s).
+
+    Example:
+        >>> gram_transposed([torch.zeros(1, 1, 3, 9)], (20, 20))  # contracting the 3 rows is cheaper
+        False
+        >>> gram_transposed([torch.zeros(1, 1, 9, 3)], (20, 20))
+        True
+    """
+    height, width = out_size
+    sum_h = sum(int(a.shape[-2]) for a in acts)
+    sum_w = sum(int(a.shape[-1]) for a in acts)
+    return height * sum_w * sum_w > width * sum_h * sum_h
 
 
 def _check_inputs(acts: Sequence[Tensor], grads: Sequence[Tensor], weights: Tensor) -> tuple[int, int, int]:
@@ -306,11 +331,7 @@ def fuse_triton(
     """
     batch, classes, channels = _check_inputs(acts, grads, weights)
     device = acts[0].device
-    if not triton_available(device):
-        raise RuntimeError(
-            f"The Triton fusion kernel needs a CUDA device and an importable `triton` (got device {device}); "
-            "use impl='matmul' instead."
-        )
+    _require_triton(device, "matmul")
     for v in (block_p, block_c):
         if v is not None and (v < 1 or v & (v - 1)):
             raise ValueError(f"block sizes must be powers of two, got {v}.")
@@ -512,17 +533,11 @@ def fuse_triton_gram(
     """
     batch, classes, channels = _check_inputs(acts, grads, weights)
     device = acts[0].device
-    if not triton_available(device):
-        raise RuntimeError(
-            f"The Triton fusion kernel needs a CUDA device and an importable `triton` (got device {device}); "
-            "use impl='gram' instead."
-        )
+    _require_triton(device, "gram")
     if blocks is not None and any(v < 16 or v & (v - 1) for v in blocks):
         raise ValueError(f"block sizes must be powers of two ≥ 16, got {blocks}.")
     height, width = out_size
-    sum_h = sum(a.shape[-2] for a in acts)
-    sum_w = sum(a.shape[-1] for a in acts)
-    if height * sum_w * sum_w > width * sum_h * sum_h:  # contract along the cheaper side
+    if gram_transposed(acts, out_size):  # contract along the cheaper side
         out_t = fuse_triton_gram(
             [a.transpose(-1, -2) for a in acts],
             [g.transpose(-1, -2) for g in grads],
@@ -533,6 +548,7 @@ def fuse_triton_gram(
         )
         return out_t.transpose(-1, -2).contiguous()
     n_scales = len(acts)
+    sum_h = sum(a.shape[-2] for a in acts)
     a_flat = torch.cat([a.float().permute(0, 2, 3, 1).reshape(-1) for a in acts])  # (B, h, w, C) per scale
     g_flat = torch.cat([g.float().permute(0, 1, 3, 4, 2).reshape(-1) for g in grads])  # (B, K, h, w, C)
     a_off = g_off = 0
