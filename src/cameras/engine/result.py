@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from .accumulate import Recording
 
 __all__ = ["Result"]
 
@@ -36,6 +41,37 @@ class Result:
     resolutions: list[tuple[int, int]] = field(default_factory=list)
     scale_top1: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
     method: str = ""
+
+    @classmethod
+    def from_recording(cls, raw: Tensor, recording: Recording, method: str) -> Result:
+        """The result of ``raw`` maps (B, K, H, W), already ReLU'd, computed from ``recording``: min–max normalised,
+        with the recording's targets, probabilities, keep masks, sizes and per-scale top-1 classes."""
+        from .fuse import minmax_normalize
+
+        return cls(
+            saliency=minmax_normalize(raw),
+            targets=recording.targets,
+            probabilities=recording.probabilities,
+            raw=raw,
+            kept=recording.keep,
+            resolutions=recording.sizes,
+            scale_top1=recording.scale_top1,
+            method=method,
+        )
+
+    @classmethod
+    def cat(cls, parts: Sequence[Result]) -> Result:
+        """Concatenate results of consecutive sub-batches of one call (same method and scales) along the batch."""
+        return cls(
+            saliency=torch.cat([p.saliency for p in parts]),
+            targets=torch.cat([p.targets for p in parts]),
+            probabilities=torch.cat([p.probabilities for p in parts]),
+            raw=torch.cat([p.raw for p in parts]),
+            kept=torch.cat([p.kept for p in parts]),
+            resolutions=list(parts[0].resolutions),
+            scale_top1=torch.cat([p.scale_top1 for p in parts]),
+            method=parts[0].method,
+        )
 
     @property
     def batch_size(self) -> int:

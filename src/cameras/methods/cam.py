@@ -101,17 +101,7 @@ def _single_scale_result(
     low: Tensor, recording: Recording, out_size: tuple[int, int], upsample: bool, method: str
 ) -> Result:
     """ReLU'd (B, K, h, w) maps at the layer's resolution → a :class:`Result` (upsampled unless told not to)."""
-    raw = upsample_maps(low, out_size) if upsample else low
-    return Result(
-        saliency=minmax_normalize(raw),
-        targets=recording.targets,
-        probabilities=recording.probabilities,
-        raw=raw,
-        kept=recording.keep,
-        resolutions=recording.sizes,
-        scale_top1=recording.scale_top1,
-        method=method,
-    )
+    return Result.from_recording(upsample_maps(low, out_size) if upsample else low, recording, method)
 
 
 class GradientCAM(TopKExplainer):

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..engine.accumulate import bytes_per_pixel, record_scales
-from ..engine.fuse import IMPLS, cameras_rule, fuse, minmax_normalize
+from ..engine.fuse import IMPLS, cameras_rule, fuse
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
 from .base import Explainer, Targets
@@ -163,34 +163,24 @@ class CAMERAS(Explainer):
         return result
 
     def explain(self, images: Tensor, targets: Tensor | None, top_k: int = 1, **kwargs: Any) -> Result:
+        out_size = (int(images.shape[-2]), int(images.shape[-1]))
+        sizes = schedule(self.resolutions, out_size)
         step = self.max_batch or images.shape[0]
         if self.max_batch is None and images.device.type == "cpu":
             # CPU default: groups whose largest scale holds ≤ CPU_PIXELS_PER_PASS pixels (one image at a time for
             # the paper's schedule on 224 px inputs): 1.6–2.3× faster per image than whole batches of 8 on 2 cores,
             # where batched large-scale activations fall out of cache (benchmarks/cpu_batching.py, BENCHMARKS.md)
-            sizes = schedule(self.resolutions, (int(images.shape[-2]), int(images.shape[-1])))
             step = max(1, CPU_PIXELS_PER_PASS // max(h * w for h, w in sizes))
-        if images.shape[0] <= step:
-            return self._explain_batch(images, targets, top_k)
         parts = [
-            self._explain_batch(images[i : i + step], None if targets is None else targets[i : i + step], top_k)
+            self._explain_batch(images[i : i + step], None if targets is None else targets[i : i + step], top_k, sizes)
             for i in range(0, images.shape[0], step)
         ]
-        return Result(
-            saliency=torch.cat([p.saliency for p in parts]),
-            targets=torch.cat([p.targets for p in parts]),
-            probabilities=torch.cat([p.probabilities for p in parts]),
-            raw=torch.cat([p.raw for p in parts]),
-            kept=torch.cat([p.kept for p in parts]),
-            resolutions=parts[0].resolutions,
-            scale_top1=torch.cat([p.scale_top1 for p in parts]),
-            method=self.name,
-        )
+        return parts[0] if len(parts) == 1 else Result.cat(parts)
 
-    def _explain_batch(self, images: Tensor, targets: Tensor | None, top_k: int) -> Result:
+    def _explain_batch(
+        self, images: Tensor, targets: Tensor | None, top_k: int, sizes: list[tuple[int, int]]
+    ) -> Result:
         assert self.layer_name is not None
-        out_size = (int(images.shape[-2]), int(images.shape[-1]))
-        sizes = schedule(self.resolutions, out_size)
         model, layer = self._runner()
         recording = record_scales(
             model,
@@ -204,14 +194,6 @@ class CAMERAS(Explainer):
             channels_last=self.channels_last,
             max_pixels=self._max_pixels(images, sizes),
         )
+        out_size = (int(images.shape[-2]), int(images.shape[-1]))
         raw = torch.relu(fuse(recording, out_size, cameras_rule, chunk_size=self.chunk_size, impl=self.fusion))
-        return Result(
-            saliency=minmax_normalize(raw),
-            targets=recording.targets,
-            probabilities=recording.probabilities,
-            raw=raw,
-            kept=recording.keep,
-            resolutions=sizes,
-            scale_top1=recording.scale_top1,
-            method=self.name,
-        )
+        return Result.from_recording(raw, recording, self.name)

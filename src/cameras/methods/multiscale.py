@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..engine.accumulate import record_scales
-from ..engine.fuse import fuse, minmax_normalize
+from ..engine.fuse import fuse
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
 from .cam import GradientCAM, TopKExplainer
@@ -97,16 +97,7 @@ class MultiScaleCAM(TopKExplainer):
         h0, w0 = recording.scales[0].activations.shape[-2:]
         rule = functools.partial(self.base.rule, cell_area=h0 * w0 / (out_size[0] * out_size[1]))
         raw = torch.relu(fuse(recording, out_size, rule, chunk_size=self.chunk_size))
-        return Result(
-            saliency=minmax_normalize(raw),
-            targets=recording.targets,
-            probabilities=recording.probabilities,
-            raw=raw,
-            kept=recording.keep,
-            resolutions=sizes,
-            scale_top1=recording.scale_top1,
-            method=self.name,
-        )
+        return Result.from_recording(raw, recording, self.name)
 
 
 @functools.cache
