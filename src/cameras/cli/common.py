@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 
-__all__ = ["add_model_options", "add_run_options", "print_error", "slug"]
+__all__ = ["add_model_options", "add_run_options", "print_error", "slug", "split_list"]
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, model: bool = True, layer_help: str | None = None) -> None:
@@ -42,3 +43,16 @@ def slug(text: str, fallback: str = "item") -> str:
         'egyptian_cat_285'
     """
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or fallback
+
+
+def split_list(values: Sequence[str] | None) -> list[str]:
+    """Comma-separated option values (the option may also be repeated) → stripped, non-empty items.
+
+    Example:
+        >>> split_list(["tiger cat,Egyptian cat", " 281 "])
+        ['tiger cat', 'Egyptian cat', '281']
+    """
+    items: list[str] = []
+    for value in values or []:
+        items.extend(t.strip() for t in value.split(",") if t.strip())
+    return items

@@ -16,22 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import add_model_options, add_run_options, print_error
+from .common import add_model_options, add_run_options, print_error, split_list
 
 __all__ = ["add_parser", "run", "split_list"]
-
-
-def split_list(values: list[str] | None) -> list[str]:
-    """Comma-separated option values (the option may also be repeated) → stripped, non-empty items.
-
-    Example:
-        >>> split_list(["tiger cat,Egyptian cat", " 281 "])
-        ['tiger cat', 'Egyptian cat', '281']
-    """
-    items: list[str] = []
-    for value in values or []:
-        items.extend(t.strip() for t in value.split(",") if t.strip())
-    return items
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

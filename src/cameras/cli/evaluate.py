@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import add_model_options, add_run_options, print_error
+from .common import add_model_options, add_run_options, print_error, split_list
 
 __all__ = ["METRICS", "add_parser", "run", "summarize"]
 
@@ -40,13 +40,6 @@ METRICS: dict[str, tuple[str, bool]] = {
     "increase": ("increase in conf. %", True),
 }
 """metric key → (display name, higher is better)."""
-
-
-def _split(values: Sequence[str] | None) -> list[str]:
-    out: list[str] = []
-    for v in values or []:
-        out.extend(t.strip() for t in v.split(",") if t.strip())
-    return out
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -166,8 +159,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from .explain import parse_resolutions
 
-    method_names = _split(args.methods)
-    metric_names = _split(args.metrics)
+    method_names = split_list(args.methods)
+    metric_names = split_list(args.metrics)
     bad = [k for k in metric_names if k not in METRICS]
     if bad or not metric_names:
         _error(f"unknown metric(s) {bad}; choose from {', '.join(METRICS)}")

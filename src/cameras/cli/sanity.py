@@ -16,7 +16,7 @@ from typing import Any
 
 __all__ = ["add_parser", "run"]
 
-from .common import add_model_options, add_run_options, print_error
+from .common import add_model_options, add_run_options, print_error, split_list
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -66,9 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sanity import SanityResult, cascading_randomization, default_blocks, plot_similarity, plot_strip
     from .explain import parse_resolutions
 
-    names: list[str] = []
-    for v in args.methods:
-        names.extend(t.strip() for t in v.split(",") if t.strip())
+    names = split_list(args.methods)
     if not names:
         _error("no method given")
         return 2
@@ -104,9 +102,7 @@ def run(args: argparse.Namespace) -> int:
     x = prepared.tensor.to(device)
     try:
         targets = None if args.cls is None else [models.class_index(args.cls)]
-        blocks = (
-            [b.strip() for b in args.blocks.split(",") if b.strip()] if args.blocks else default_blocks(loaded.model, x)
-        )
+        blocks = split_list([args.blocks]) if args.blocks else default_blocks(loaded.model, x)
         if args.max_steps is not None:
             blocks = blocks[: args.max_steps]
         result = cascading_randomization(
