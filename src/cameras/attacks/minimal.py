@@ -37,9 +37,8 @@ from .pgd import (
     _is_fooled,
     _model_device_dtype,
     check_classes,
-    perturbation_norms,
+    result_fields,
     run_pgd,
-    to_caller,
 )
 
 __all__ = ["MinimalNormResult", "minimal_norm_attack"]
@@ -259,18 +258,11 @@ def minimal_norm_attack(
     predictions = logits.argmax(dim=1)
     # the search's verdict, confirmed on the returned images in one batch
     fooled_final = (hi < math.inf) & _is_fooled(logits, labels, bool(targeted))
-    final = to_caller(adversarial, x, images, b)
-    l2, linf, l0 = perturbation_norms(final, images)
     out = images.device
     return MinimalNormResult(
-        adversarial=final,
-        fooled=fooled_final.to(out),
-        l2=l2.to(out, torch.float32),
-        linf=linf.to(out, torch.float32),
-        l0=l0.to(out, torch.float32),
-        eps=hi.to(out, torch.float32),
-        iterations=iterations.to(out),
-        predictions=predictions.to(out),
+        **result_fields(
+            adversarial, x, images, b, fooled=fooled_final, eps=hi, iterations=iterations, predictions=predictions
+        ),
         eps_lower=lo.to(out, torch.float32),
         runs=runs.to(out),
     )

@@ -285,6 +285,34 @@ def to_caller(adversarial: Tensor, x: Tensor, images: Tensor, bounds: Box | None
     return torch.where(delta == 0, images.detach(), out)
 
 
+def result_fields(
+    adversarial: Tensor,
+    x: Tensor,
+    images: Tensor,
+    bounds: Box | None,
+    *,
+    fooled: Tensor,
+    eps: Tensor,
+    iterations: Tensor,
+    predictions: Tensor,
+) -> dict[str, Tensor]:
+    """The fields of an :class:`AttackResult`, on the caller's device: the adversarial images carried back with
+    :func:`to_caller`, their perturbation norms (:func:`perturbation_norms`), and the given per-image tensors."""
+    final = to_caller(adversarial, x, images, bounds)
+    l2, linf, l0 = perturbation_norms(final, images)
+    out = images.device
+    return {
+        "adversarial": final,
+        "fooled": fooled.to(out),
+        "l2": l2.to(out, torch.float32),
+        "linf": linf.to(out, torch.float32),
+        "l0": l0.to(out, torch.float32),
+        "eps": eps.to(out, torch.float32),
+        "iterations": iterations.to(out),
+        "predictions": predictions.to(out),
+    }
+
+
 def _objective(logits: Tensor, labels: Tensor, targeted: bool, loss: str) -> Tensor:
     """Per-image objective to *maximise*."""
     if loss == "ce":
@@ -538,16 +566,4 @@ def pgd_attack(
         seed=seed,
         early_stop=bool(early_stop),
     )
-    final = to_caller(adv, x, images, b)
-    l2, linf, l0 = perturbation_norms(final, images)
-    out = images.device
-    return AttackResult(
-        adversarial=final,
-        fooled=fooled.to(out),
-        l2=l2.to(out, torch.float32),
-        linf=linf.to(out, torch.float32),
-        l0=l0.to(out, torch.float32),
-        eps=e.to(out, torch.float32),
-        iterations=iters.to(out),
-        predictions=preds.to(out),
-    )
+    return AttackResult(**result_fields(adv, x, images, b, fooled=fooled, eps=e, iterations=iters, predictions=preds))
