@@ -372,10 +372,10 @@ _VERIFIED: dict[str, bool] = {}
 
 
 def triton_usable(device: torch.device | str, check: Callable[[], bool] | None = None) -> bool:
-    """Whether the kernels may be used on ``device`` by the automatic dispatch: Triton available *and* a one-time
-    self-check of both kernels on small random problems agrees with :func:`fuse_gather` within 1e-4 (relative). A
-    failing check (or an exception) warns once and the dispatch falls back to a PyTorch path for the rest of the
-    process."""
+    """Whether the opt-in kernels (``fusion="triton"`` / ``"triton-gather"``) work on ``device``: Triton available
+    *and* a one-time self-check of both kernels on small random problems agrees with :func:`fuse_gather` within 1e-4
+    (relative). A failing check (or an exception) warns once; the verdict is cached per device. The default fusion
+    (``"gram"``) never needs Triton."""
     dev = torch.device(device)
     if not triton_available(dev):
         return False
@@ -384,11 +384,11 @@ def triton_usable(device: torch.device | str, check: Callable[[], bool] | None =
         try:
             ok = (check or (lambda: _self_check(dev)))()
         except Exception as err:  # a compile or launch failure must not break the exact path
-            warnings.warn(f"Triton fusion kernel unusable on {dev} ({err!r}); using the matmul fusion.", stacklevel=2)
+            warnings.warn(f"Triton fusion kernel unusable on {dev} ({err!r}); use fusion='gram'.", stacklevel=2)
             ok = False
         else:
             if not ok:
-                warnings.warn(f"Triton fusion kernel failed its self-check on {dev}; using matmul.", stacklevel=2)
+                warnings.warn(f"Triton fusion kernel failed its self-check on {dev}; use fusion='gram'.", stacklevel=2)
         _VERIFIED[key] = ok
     return _VERIFIED[key]
 
