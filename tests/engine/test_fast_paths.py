@@ -80,17 +80,25 @@ def _interp_fusion(acts: list[torch.Tensor], grads: list[torch.Tensor], w: torch
     return (sa * sg).sum(2)
 
 
+def _random_problem(
+    seed: int, batch: int, channels: int, classes: int, sizes: list[tuple[int, int]], zero: tuple[int, int, int]
+) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """Random per-scale A (B, C, h, w), G (B, K, C, h, w) and scale weights (B, K, S), one weight set to 0 (a
+    dropped scale)."""
+    gen = torch.Generator().manual_seed(seed)
+    acts = [torch.randn(batch, channels, h, w, generator=gen) for h, w in sizes]
+    grads = [torch.randn(batch, classes, channels, h, w, generator=gen) for h, w in sizes]
+    weights = torch.rand(batch, classes, len(sizes), generator=gen)
+    weights[zero] = 0.0
+    return acts, grads, weights
+
+
 @pytest.mark.parametrize("out", [(19, 23), (40, 6), (6, 40)])
 def test_gram_fusion_equals_definition_both_orientations(out: tuple[int, int]) -> None:
     """(40, 6) and (6, 40) make the row- and the column-contraction the cheaper one: both code paths run."""
     from cameras.engine.fuse import fuse_gram
 
-    gen = torch.Generator().manual_seed(2)
-    sizes = [(3, 9), (5, 4), (8, 7)]
-    acts = [torch.randn(3, 11, h, w, generator=gen) for h, w in sizes]
-    grads = [torch.randn(3, 3, 11, h, w, generator=gen) for h, w in sizes]
-    w = torch.rand(3, 3, 3, generator=gen)
-    w[0, 2, 1] = 0.0
+    acts, grads, w = _random_problem(2, 3, 11, 3, [(3, 9), (5, 4), (8, 7)], zero=(0, 2, 1))
     ref = _interp_fusion(acts, grads, w, out)
     for chunk in (1, 4, None):
         for split in (False, True):
@@ -141,12 +149,7 @@ def test_bilinear_taps_equal_interpolate() -> None:
 def test_gather_fusion_equals_definition(out: tuple[int, int]) -> None:
     from cameras.engine.fuse_triton import fuse_gather
 
-    gen = torch.Generator().manual_seed(0)
-    sizes = [(3, 4), (5, 6), (7, 9)]
-    acts = [torch.randn(2, 13, h, w, generator=gen) for h, w in sizes]
-    grads = [torch.randn(2, 3, 13, h, w, generator=gen) for h, w in sizes]
-    w = torch.rand(2, 3, 3, generator=gen)
-    w[1, 2, 0] = 0.0
+    acts, grads, w = _random_problem(0, 2, 13, 3, [(3, 4), (5, 6), (7, 9)], zero=(1, 2, 0))
     ref = _interp_fusion(acts, grads, w, out)
     for chunk in (1, 4, 64):
         got = fuse_gather(acts, grads, w, out, chunk_size=chunk)
