@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import add_model_options, add_run_options, print_error, slug
+from .common import add_model_options, add_run_options, load_model, print_error, slug
 
 __all__ = ["add_parser", "parse_focus", "run"]
 
@@ -88,7 +88,7 @@ def _slug(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from .. import attacks, data, methods, models
+    from .. import attacks, data, methods
 
     try:
         sources = parse_focus(args.focus)
@@ -101,12 +101,10 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.search_steps < 0:
         _error("--steps must be >= 1 and --search-steps >= 0.")
         return 2
-    try:
-        device = torch.device(args.device)
-        loaded = models.load(args.model or models.DEFAULT_MODEL, weights=args.weights, device=device)
-    except (ValueError, RuntimeError, ImportError, OSError) as err:
-        _error(str(err))
+    loaded = load_model(args, "attack")
+    if loaded is None:
         return 2
+    device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
     failures = 0
     usable = []
     for s in sources:

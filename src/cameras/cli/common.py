@@ -6,8 +6,12 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["add_model_options", "add_run_options", "print_error", "slug", "split_list"]
+if TYPE_CHECKING:
+    from ..models import LoadedModel
+
+__all__ = ["add_model_options", "add_run_options", "load_model", "print_error", "slug", "split_list"]
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, model: bool = True, layer_help: str | None = None) -> None:
@@ -28,6 +32,21 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """``--square`` (the paper's square input) and ``--device``."""
     parser.add_argument("--square", action="store_true", help="resize photos to a square input (the paper's setting)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps (default cpu)")
+
+
+def load_model(args: argparse.Namespace, command: str) -> LoadedModel | None:
+    """The model named by ``--model`` (default: the bundled one) with ``--weights`` on ``--device``; on failure one
+    error line (:func:`print_error`) and ``None``."""
+    import torch
+
+    from .. import models
+
+    try:
+        device = torch.device(args.device)
+        return models.load(args.model or models.DEFAULT_MODEL, weights=args.weights, device=device)
+    except (ValueError, RuntimeError, ImportError, OSError) as err:
+        print_error(command, str(err))
+        return None
 
 
 def print_error(command: str, message: str) -> None:

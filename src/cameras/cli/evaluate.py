@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import add_model_options, add_run_options, print_error, split_list
+from .common import add_model_options, add_run_options, load_model, print_error, split_list
 
 __all__ = ["METRICS", "add_parser", "run", "summarize"]
 
@@ -146,7 +146,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .. import methods as methods_mod
-    from .. import models
     from ..engine.tap import extract_logits
     from ..metrics import (
         boxes_tensor,
@@ -181,12 +180,10 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as err:
         _error(str(err))
         return 2
-    try:
-        device = torch.device(args.device)
-        loaded = models.load(args.model or models.DEFAULT_MODEL, weights=args.weights, device=device)
-    except (ValueError, RuntimeError, ImportError, OSError) as err:
-        _error(str(err))
+    loaded = load_model(args, "evaluate")
+    if loaded is None:
         return 2
+    device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
     layer = args.layer or loaded.layer
     explainers: dict[str, Callable[..., Any]] = {}
     for name in method_names:

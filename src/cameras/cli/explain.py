@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["add_parser", "parse_resolutions", "run"]
 
-from .common import add_model_options, add_run_options, print_error, slug
+from .common import add_model_options, add_run_options, load_model, print_error, slug
 
 
 def parse_resolutions(text: str | None) -> list[int | float] | None:
@@ -101,12 +101,10 @@ def run(args: argparse.Namespace) -> int:
     if args.classes and args.top_k > 1:
         _error("give either --class or --top-k, not both")
         return 2
-    try:
-        device = torch.device(args.device)
-        loaded = models.load(args.model or models.DEFAULT_MODEL, weights=args.weights, device=device)
-    except (ValueError, RuntimeError, ImportError, OSError, FileNotFoundError) as err:
-        _error(str(err))
+    loaded = load_model(args, "explain")
+    if loaded is None:
         return 2
+    device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
     try:
         class_ids = [models.class_index(c) for c in (args.classes or [])]
     except ValueError as err:

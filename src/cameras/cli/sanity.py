@@ -16,7 +16,7 @@ from typing import Any
 
 __all__ = ["add_parser", "run"]
 
-from .common import add_model_options, add_run_options, print_error, split_list
+from .common import add_model_options, add_run_options, load_model, print_error, split_list
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -75,11 +75,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         resolutions = parse_resolutions(args.resolutions)
-        device = torch.device(args.device)
-        loaded = models.load(args.model or models.DEFAULT_MODEL, weights=args.weights, device=device)
-    except (ValueError, RuntimeError, ImportError, OSError) as err:
+    except ValueError as err:
         _error(str(err))
         return 2
+    loaded = load_model(args, "sanity")
+    if loaded is None:
+        return 2
+    device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
     layer = args.layer or loaded.layer
     factories: dict[str, Callable[[nn.Module], Any]] = {}
     for name in names:
