@@ -1,5 +1,5 @@
 """CPU: the CAMERAS default batching (images grouped so that the largest scale stays within
-``cameras.methods.cameras.CPU_PIXELS_PER_PASS`` pixels: one at a time for the paper schedule on 224 px inputs) vs the
+``cameras.methods.base.CPU_PIXELS_PER_PASS`` pixels: one at a time for the paper schedule on 224 px inputs) vs the
 whole batch at once (``max_batch=B``), 8 paper scales, interleaved rounds, same process.
 
 Usage: ``python benchmarks/cpu_batching.py [--models efficientnet_lite0,resnet50] [--batch 8] [--rounds 2]

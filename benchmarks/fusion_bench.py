@@ -64,6 +64,7 @@ def main() -> None:
         configs = [("interpolate", c) for c in (16, auto, 512)]
         configs += [("matmul", c) for c in (16, 64, auto, 256, channels)]
         configs += [("gram", c) for c in (32, 64, None, 256)]
+        configs += [("tiles", c) for c in (64, None, 512)]
         configs += [("gather", 64)]
         if triton_available(device):
             configs += [("triton", None)]

@@ -5,10 +5,11 @@ Measured in one run, on the same inputs and device:
 * the authors' cost structure (:mod:`authors_port`: module hooks, full backward with parameter gradients, every
   scale's full-resolution tensors kept, all-channel fusion), fp32, batch 1;
 * for each mode — fp32 batch 1 (contiguous), fp32 batch 32 channels-last, bf16 batch 1/8/32 channels-last — the
-  engine (``cameras.CAMERAS``, default fusion = the fused Triton kernel when usable) and its forward-only floor (the 8
-  forward passes alone under inference mode, same batch, dtype and memory format, resizes included);
-* the fusion step alone (2048 channels, 224 px output) for each implementation (matmul, gram, interpolate,
-  triton), batch 1 and 32;
+  engine (``cameras.CAMERAS``) with each of the fusions ``gram``, ``tiles`` and (where usable) ``triton``, timed
+  round-robin with its forward-only floor (the 8 forward passes alone under inference mode, same batch, dtype and
+  memory format, resizes included); the table row shows the fastest fusion, the JSON all of them;
+* the fusion step alone (2048 channels, 224 px output) for each implementation (matmul, gram, tiles, gram-tf32,
+  interpolate, triton, triton-gather), batch 1 and 32;
 * exactness: fp32 engine vs the authors' structure (max |Δ| of the [0, 1] maps, should be ≤ 1e-4), bf16 vs fp32
   (max |Δ| and top-1 agreement; random weights, so only a smoke figure), Triton fusion vs the exact definition.
 
@@ -44,6 +45,8 @@ from authors_port import authors_cameras  # noqa: E402
 
 import cameras  # noqa: E402
 from cameras.engine import fuse, record_scales, schedule  # noqa: E402
+from cameras.engine.fuse import scale_weights  # noqa: E402
+from cameras.engine.fuse_tiles import auto_tile, fuse_tiles  # noqa: E402
 from cameras.engine.fuse_triton import triton_available, triton_usable  # noqa: E402
 
 
@@ -152,7 +155,7 @@ def main() -> None:
         ("bf16", torch.bfloat16, big, True),
     ]
     exact_maps: dict[int, torch.Tensor] = {}
-    fusions = (["triton"] if triton_available(device) else []) + ["gram"]
+    fusions = (["triton"] if triton_available(device) else []) + ["gram", "tiles"]
     wanted = None if args.modes is None else set(args.modes.split(","))
     for name, dtype, batch, cl in modes:
         if wanted is not None and f"{name}_b{batch}" not in wanted:
@@ -243,7 +246,7 @@ def main() -> None:
                 top1 = net(pool[:batch]).argmax(dim=1, keepdim=True)
             rec = record_scales(net, "layer4", pool[:batch], sizes, top1)  # given targets: all scales fused
             ref = fuse(rec, (base, base), impl="interpolate")
-            impls = ["matmul", "gram", "gram-tf32", "interpolate"]
+            impls = ["matmul", "gram", "tiles", "gram-tf32", "interpolate"]
             impls += ["triton", "triton-gather"] if triton_available(device) else []
             for impl in impls:
                 m = _measure(lambda impl=impl, rec=rec: fuse(rec, (base, base), impl=impl), device, reps, warmup)
@@ -253,6 +256,22 @@ def main() -> None:
                     "peak_mib": m["peak_mib"],
                     "max_rel_diff_vs_interpolate": float((got - ref).abs().max() / ref.abs().max()),
                 }
+            # tile sizes of the tiled Gram fusion (to calibrate its cost model on this GPU; "tiles" uses auto_tile)
+            acts = [s.activations for s in rec.scales]
+            grads = [s.gradients for s in rec.scales]
+            w = scale_weights(rec.keep).to(device)
+            out[f"tiles_auto_tile_b{batch}"] = auto_tile([tuple(a.shape[-2:]) for a in acts], (base, base), 2048)
+            for tile in (12, 16, 20, 24, 28, 32, 40):
+
+                def run(tile: int = tile, acts: list = acts, grads: list = grads, w: torch.Tensor = w) -> torch.Tensor:
+                    return fuse_tiles(acts, grads, w, (base, base), tile=tile)
+
+                m = _measure(run, device, reps, warmup)
+                out[f"tiles{tile}_b{batch}"] = {
+                    "ms_per_image": 1000 * m["s"] / batch,
+                    "peak_mib": m["peak_mib"],
+                    "max_rel_diff_vs_interpolate": float((run() - ref).abs().max() / ref.abs().max()),
+                }
         return out
 
     if not args.skip_fusion and time.perf_counter() - start < args.budget_s:
@@ -261,19 +280,44 @@ def main() -> None:
     if args.compile and time.perf_counter() - start < args.budget_s:
 
         def compile_block() -> dict:
-            net.to(memory_format=torch.channels_last)
-            x = pool[:big].contiguous(memory_format=torch.channels_last)
-            explainer = cameras.CAMERAS(
-                net, layer="layer4", resolutions=resolutions, dtype=torch.bfloat16, channels_last=True, compile=True
-            )
-            t = time.perf_counter()
-            explainer(x)
-            first = time.perf_counter() - t
-            m = _measure(lambda: explainer(x), device, reps, 1)
+            """torch.compile: bf16 batch 32 (inductor's default mode) and fp32 batch 1 with CUDA graphs
+            (mode="reduce-overhead", for the launch-bound batch 1), each timed round-robin with the eager engine
+            and the floor; maps compared with the eager engine's."""
+            out: dict[str, Any] = {}
+            configs = [
+                (f"bf16_b{big}", torch.bfloat16, big, True, None),
+                ("fp32_b1_reduce_overhead", None, 1, False, "reduce-overhead"),
+            ]
+            for label, dtype, batch, cl, mode in configs:
+                fmt = torch.channels_last if cl else torch.contiguous_format
+                net.to(memory_format=fmt)
+                x = pool[:batch].contiguous(memory_format=fmt)
+                kw: dict[str, Any] = dict(layer="layer4", resolutions=resolutions, dtype=dtype, channels_last=cl)
+                compiled = cameras.CAMERAS(net, compile=True, compile_mode=mode, **kw)
+                eager = cameras.CAMERAS(net, **kw)
+                t = time.perf_counter()
+                first_map = compiled(x).saliency
+                _sync(device)
+                first = time.perf_counter() - t
+                fns: dict[str, Callable[[], Any]] = {
+                    "compiled": lambda c=compiled, x=x: c(x),
+                    "eager": lambda e=eager, x=x: e(x),
+                    "floor": lambda x=x, d=dtype: floor(x, d),
+                }
+                timed = _interleaved(fns, device, reps, 1)
+                out[label] = {
+                    "first_call_s": first,
+                    "compiled_ms_per_image": 1000 * timed["compiled"]["s"] / batch,
+                    "eager_ms_per_image": 1000 * timed["eager"]["s"] / batch,
+                    "floor_ms_per_image": 1000 * timed["floor"]["s"] / batch,
+                    "compiled_over_floor": timed["compiled"]["s"] / timed["floor"]["s"],
+                    "compiled_peak_mib": timed["compiled"]["peak_mib"],
+                    "max_abs_diff_vs_eager": float((first_map - eager(x).saliency).abs().max()),
+                }
             net.to(memory_format=torch.contiguous_format)
-            return {"first_call_s": first, "ms_per_image": 1000 * m["s"] / big, "peak_mib": m["peak_mib"]}
+            return out
 
-        _guard(results, f"bf16_b{big}_compiled", compile_block)
+        _guard(results, "compiled", compile_block)
 
     if args.profile and time.perf_counter() - start < args.budget_s + 60:
 
@@ -297,7 +341,7 @@ def main() -> None:
             with torch.no_grad():
                 top1 = net(pool).argmax(dim=1, keepdim=True)
             rec = record_scales(net, "layer4", pool, sizes, top1)
-            for impl in ["gram"] + (["triton"] if triton_available(device) else []):
+            for impl in ["gram", "tiles"] + (["triton"] if triton_available(device) else []):
                 fuse(rec, (base, base), impl=impl)
                 _sync(device)
                 with profile(activities=acts) as prof:

@@ -157,7 +157,7 @@ def test_gather_fusion_equals_definition(out: tuple[int, int]) -> None:
         assert (got.double() - ref).abs().max() <= 1e-5 * ref.abs().max()
 
 
-def test_fuse_impls_agree_on_a_recording() -> None:
+def test_fuse_impls_agree_on_a_recording(monkeypatch: pytest.MonkeyPatch) -> None:
     from cameras.engine import fuse, record_scales, schedule
     from cameras.engine.fuse import cameras_rule
 
@@ -169,10 +169,25 @@ def test_fuse_impls_agree_on_a_recording() -> None:
     assert not bool(rec.keep.all())
     ref = fuse(rec, (16, 20), impl="interpolate", chunk_size=5)
     cases = [("matmul", 1), ("matmul", None), ("gram", 1), ("gram", 3), ("gram", None), ("gather", 2), ("auto", 3)]
+    cases += [("tiles", 1), ("tiles", None)]
     for impl, chunk in cases:
         got = fuse(rec, (16, 20), impl=impl, chunk_size=chunk)
         assert (got - ref).abs().max() <= 1e-5 * ref.abs().max(), impl
-    # on the CPU "auto" is exactly the gram path for the CAMERAS rule, the matmul path for any other rule
+    # on the CPU "auto" is exactly the tiled path (with the modelled tile) for the CAMERAS rule, the matmul path for
+    # any other rule; with the interpolation weights over the cap it is the gram path
+    import importlib
+
+    from cameras.engine.fuse_tiles import auto_tile, fuse_tiles
+
+    fuse_module = importlib.import_module("cameras.engine.fuse")
+    weights = fuse_module.scale_weights(rec.keep)
+    active = [s for s in range(len(rec.scales)) if bool(weights[:, :, s].any())]
+    acts = [rec.scales[s].activations for s in active]
+    grads = [rec.scales[s].gradients for s in active]
+    tile = auto_tile([(a.shape[-2], a.shape[-1]) for a in acts], (16, 20), acts[0].shape[1])
+    tiled = fuse_tiles(acts, grads, weights[:, :, active], (16, 20), tile=tile)
+    assert torch.equal(fuse(rec, (16, 20), impl="auto"), tiled)
+    monkeypatch.setattr(fuse_module, "TILES_MAX_TAPS_BYTES", 1000)
     assert torch.equal(fuse(rec, (16, 20), impl="auto"), fuse(rec, (16, 20), impl="gram"))
 
     def other(a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -192,7 +207,7 @@ def test_fuse_impls_agree_on_a_recording() -> None:
         fuse(rec, (16, 20), chunk_size=0)
 
 
-@pytest.mark.parametrize("fusion", ["gram", "matmul", "gather", "interpolate"])
+@pytest.mark.parametrize("fusion", ["tiles", "gram", "matmul", "gather", "interpolate"])
 def test_cameras_fusion_options_match_reference(fusion: str) -> None:
     from cameras.engine import schedule
 
@@ -376,6 +391,10 @@ def test_memory_budget_gives_the_same_maps() -> None:
         cameras.CAMERAS(model, layer="features", fusion="fast")
     with pytest.raises(TypeError, match="compile"):
         cameras.CAMERAS(model, layer="features", compile=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="compile_mode must be"):
+        cameras.CAMERAS(model, layer="features", compile=True, compile_mode="fastest")
+    with pytest.raises(ValueError, match="compile_mode needs"):
+        cameras.CAMERAS(model, layer="features", compile_mode="reduce-overhead")
 
 
 def test_compile_option_matches_eager() -> None:
@@ -388,6 +407,27 @@ def test_compile_option_matches_eager() -> None:
         assert torch.equal(out.targets, eager.targets)
         assert (out.saliency - eager.saliency).abs().max() <= 1e-5
     assert all(p.requires_grad for p in model.parameters()) and all(p.grad is None for p in model.parameters())
+
+
+def test_compile_mode_reaches_torch_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``compile_mode`` is handed to torch.compile once (CUDA graphs are only exercised in tests/gpu)."""
+    seen: list[dict[str, object]] = []
+    real = torch.compile
+
+    def spy(model: torch.nn.Module, **kwargs: object) -> object:
+        seen.append(kwargs)
+        return real(model, backend="aot_eager")
+
+    monkeypatch.setattr(torch, "compile", spy)
+    model = TinyCNN(seed=18)
+    x = torch.randn(1, 3, 32, 32)
+    eager = cameras.CAMERAS(model, layer="features", resolutions=[1.0, 1.5])(x)
+    explainer = cameras.CAMERAS(
+        model, layer="features", resolutions=[1.0, 1.5], compile=True, compile_mode="reduce-overhead"
+    )
+    for _ in range(2):
+        assert (explainer(x).saliency - eager.saliency).abs().max() <= 1e-5
+    assert seen == [{"dynamic": False, "backend": "inductor", "mode": "reduce-overhead"}]
 
 
 def test_bfloat16_multi_class_and_given_targets() -> None:
@@ -407,20 +447,26 @@ def test_bfloat16_multi_class_and_given_targets() -> None:
     assert checked >= 2
 
 
-def test_cpu_default_groups_images_by_largest_scale(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On the CPU the default explains as many images together as keep the largest scale within
-    CPU_PIXELS_PER_PASS pixels; the maps do not depend on the grouping."""
-    from cameras.methods import cameras as cameras_module
+@pytest.mark.parametrize("method", ["cameras", "ms-gradcam++"])
+def test_cpu_default_groups_images_by_largest_scale(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """On the CPU the multi-scale methods' default explains as many images together as keep the largest scale
+    within CPU_PIXELS_PER_PASS pixels; the maps do not depend on the grouping."""
+    from cameras.methods import base
 
+    cls = cameras.CAMERAS if method == "cameras" else cameras.MultiScale(cameras.GradCAMPlusPlus)
     model = TinyCNN(seed=14)
     x = torch.randn(3, 3, 40, 40)
-    whole = cameras.CAMERAS(model, layer="features", resolutions=[1.0, 2.0], max_batch=3)(x)
+    whole = cls(model, layer="features", resolutions=[1.0, 2.0], max_batch=3)(x)
     for budget, groups in ((80 * 80, 3), (2 * 80 * 80, 2), (10**9, 1)):
-        monkeypatch.setattr(cameras_module, "CPU_PIXELS_PER_PASS", budget)
+        monkeypatch.setattr(base, "CPU_PIXELS_PER_PASS", budget)
         calls: list[int] = []
         handle = model.stem.register_forward_hook(lambda m, i, o, calls=calls: calls.append(int(i[0].shape[0])))
-        out = cameras.CAMERAS(model, layer="features", resolutions=[1.0, 2.0])(x)
+        out = cls(model, layer="features", resolutions=[1.0, 2.0])(x)
         handle.remove()
         assert len(calls) == 2 * groups  # two scales per group
         assert torch.equal(out.targets, whole.targets)
         assert (out.saliency - whole.saliency).abs().max() <= 1e-5
+    given = cls(model, layer="features", resolutions=[1.0, 2.0], max_batch=2)(x, targets=[1, 0, 1])
+    assert given.targets.tolist() == [1, 0, 1]
+    with pytest.raises(ValueError, match="max_batch"):
+        cls(model, layer="features", max_batch=0)

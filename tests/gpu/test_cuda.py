@@ -17,6 +17,7 @@ import torchvision
 import cameras
 from cameras.engine import fuse, record_scales
 from cameras.engine.fuse import fuse_gram
+from cameras.engine.fuse_tiles import fuse_tiles
 from cameras.engine.fuse_triton import fuse_gather, fuse_triton, fuse_triton_gram, triton_usable
 
 from ..engine.nets import SizeSensitive, TinyCNN
@@ -48,7 +49,7 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a @ b) / (a.norm() * b.norm()))
 
 
-@pytest.mark.parametrize("fusion", ["auto", "triton", "triton-gather", "gram", "matmul", "interpolate"])
+@pytest.mark.parametrize("fusion", ["auto", "tiles", "triton", "triton-gather", "gram", "matmul", "interpolate"])
 def test_engine_on_cuda_equals_reference(fusion: str) -> None:
     model = TinyCNN(seed=21, width=16)
     x = torch.randn(3, 3, 40, 52)
@@ -78,7 +79,7 @@ def test_resnet18_cuda_matches_cpu_engine_every_fusion() -> None:
     x = torch.randn(2, 3, 128, 128)
     cpu = cameras.CAMERAS(net, layer="layer4", resolutions=[128, 192, 256], fusion="interpolate")(x)
     net = net.to(CUDA)
-    for fusion in ("auto", "triton", "triton-gather", "gram", "gram-tf32", "matmul"):
+    for fusion in ("auto", "tiles", "triton", "triton-gather", "gram", "gram-tf32", "matmul"):
         gpu = cameras.CAMERAS(net, layer="layer4", resolutions=[128, 192, 256], fusion=fusion)(x.to(CUDA))
         assert torch.equal(gpu.targets.cpu(), cpu.targets)
         assert (gpu.saliency.cpu() - cpu.saliency).abs().max() <= 1e-4, fusion
@@ -101,6 +102,10 @@ def test_triton_kernel_equals_gather_on_cuda() -> None:
     for split in (False, True):
         got = fuse_gram(acts, grads, weights, out, split_tf32=split)
         assert (got - ref).abs().max() <= 1e-5 * scale, split
+    for tile in (None, 8, (16, 28), 32):
+        for per_step in (None, 1):
+            got = fuse_tiles(acts, grads, weights, out, tile=tile, images_per_step=per_step)
+            assert (got - ref).abs().max() <= 1e-5 * scale, (tile, per_step)
     for blocks in (None, (64, 64, 32), (32, 128, 16), (16, 16, 16)):
         for per_launch in (None, 1):
             for size in (out, out[::-1]):  # both orientations
@@ -155,3 +160,20 @@ def test_fuse_auto_on_cuda_is_an_exact_path() -> None:
     ref = fuse(rec, (96, 96), impl="interpolate")
     got = fuse(rec, (96, 96), impl="auto")
     assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+@pytest.mark.slow
+def test_compiled_with_cuda_graphs_matches_eager() -> None:
+    """``compile=True, compile_mode="reduce-overhead"`` (inductor, CUDA graphs replayed per scale shape) gives the
+    eager engine's maps on repeated calls, and leaves the model's parameters untouched."""
+    model = TinyCNN(seed=25, width=16).to(CUDA)
+    x = torch.randn(1, 3, 40, 40, device=CUDA)
+    eager = cameras.CAMERAS(model, layer="features", resolutions=[1.0, 1.5])(x)
+    graphs = cameras.CAMERAS(
+        model, layer="features", resolutions=[1.0, 1.5], compile=True, compile_mode="reduce-overhead"
+    )
+    for _ in range(3):  # warm-up recording, then replays
+        out = graphs(x)
+        assert torch.equal(out.targets, eager.targets)
+        assert (out.saliency - eager.saliency).abs().max() <= 1e-4
+    assert all(p.grad is None for p in model.parameters())

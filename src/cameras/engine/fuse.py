@@ -12,8 +12,11 @@ Implementations (``impl``), all computing the same float32 quantity:
 
 * ``"matmul"``: bilinear resizing is linear and separable, so the weighted average over scales is two dense matrix
   products per channel chunk (the path for rules other than CAMERAS').
-* ``"gram"``: for the CAMERAS rule, the same sum re-associated so that channels are contracted first, at low
-  resolution (see :func:`fuse_gram`); fewer operations than ``"matmul"`` and no C×H×W tensor at all (the CPU default).
+* ``"tiles"``: for the CAMERAS rule, the channels contracted first, at low resolution, in one small Gram matrix per
+  output tile of the positions that tile reads (:func:`.fuse_tiles.fuse_tiles`); the least work and memory traffic
+  of all (the CPU default).
+* ``"gram"``: for the CAMERAS rule, the same re-association with one Gram matrix per output column over all rows of
+  all scales after a column resize (see :func:`fuse_gram`); fewer operations than ``"matmul"`` and no C×H×W tensor.
 * ``"gram-tf32"``: ``"gram"`` with its two large products done as three TF32 tensor-core products of split operands
   ("3xTF32"), which keeps float32 accuracy (≈1e-6 relative) at tensor-core speed on NVIDIA GPUs since Ampere.
 * ``"triton"``: for the CAMERAS rule on CUDA, the ``"gram"`` form in one Triton kernel that reads each scale's
@@ -24,8 +27,10 @@ Implementations (``impl``), all computing the same float32 quantity:
   every scale and writes the H×W map directly (:func:`.fuse_triton.fuse_triton`); slower than ``"triton"``.
 * ``"gather"``: that kernel's arithmetic in PyTorch (four-neighbour gathers); a portable cross-check.
 * ``"interpolate"``: the literal definition, ``F.interpolate`` per scale and chunk.
-* ``"auto"`` (default): ``"gram"`` for the CAMERAS rule on every device (on an H100 it was the fastest exact path,
-  ahead of both Triton kernels; see BENCHMARKS.md), ``"matmul"`` for other rules.
+* ``"auto"`` (default), for the CAMERAS rule: ``"tiles"`` on the CPU (4-5× faster than ``"gram"`` on 2 cores, see
+  BENCHMARKS.md) while its interpolation weights fit :data:`TILES_MAX_TAPS_BYTES`, else ``"gram"``; ``"gram"`` on
+  CUDA, the fastest exact path measured on an H100 so far (``"tiles"`` is not yet timed there); ``"matmul"`` for
+  other rules.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .accumulate import Recording
-from .fuse_triton import fuse_gather, fuse_triton, fuse_triton_gram, gram_transposed
+from .fuse_tiles import auto_tile, fuse_tiles
+from .fuse_triton import check_fusion_inputs, fuse_gather, fuse_triton, fuse_triton_gram, gram_transposed
 
 __all__ = [
     "IMPLS",
@@ -57,9 +63,13 @@ ChannelRule = Callable[[Tensor, Tensor], Tensor]
 """``rule(mean_a, mean_g) -> partial_map``: (B, K, c, H, W) × (B, K, c, H, W) → (B, K, H, W) for one channel chunk."""
 
 _CHUNK_ELEMENTS = 1 << 22  # ≈ 16 MB of float32 per buffer
+TILES_MAX_TAPS_BYTES = 1 << 27
+"""``"auto"`` uses ``"tiles"`` (on the CPU) only when its cached interpolation weights fit in this many bytes (128 MB;
+about 40 MB for a 224 px map of ResNet-50's eight paper scales); beyond that, ``"gram"``."""
 
 IMPLS: tuple[str, ...] = (
     "auto",
+    "tiles",
     "gram",
     "gram-tf32",
     "matmul",
@@ -189,12 +199,7 @@ def fuse_gram(
         >>> fuse_gram(a, g, torch.ones(1, 1, 1), (5, 4)).unique().tolist()
         [2.0]
     """
-    if len(acts) == 0 or len(acts) != len(grads):
-        raise ValueError(f"Need one (A, G) pair per scale, got {len(acts)} activations and {len(grads)} gradients.")
-    batch, channels = acts[0].shape[:2]
-    classes = grads[0].shape[1]
-    if weights.shape != (batch, classes, len(acts)):
-        raise ValueError(f"weights must be (B, K, S) = {(batch, classes, len(acts))}, got {tuple(weights.shape)}.")
+    batch, classes, channels = check_fusion_inputs(acts, grads, weights)
     height, width = out_size
     if gram_transposed(acts, out_size):  # contract along the cheaper side: transpose everything
         out_t = fuse_gram(
@@ -315,11 +320,19 @@ def fuse(
     weights = scale_weights(recording.keep).to(device)  # (B, K, S)
     step = chunk_size or auto_chunk_size(batch, classes, out_size)
     active = [s for s in range(len(recording.scales)) if bool((weights[:, :, s] != 0).any())]
+    tile: int | None = None
     if impl == "auto":
         impl = "gram" if rule is cameras_rule else "matmul"
+        if rule is cameras_rule and device.type == "cpu":
+            shapes = [recording.scales[s].activations.shape for s in active]
+            sizes = [(int(sh[-2]), int(sh[-1])) for sh in shapes]
+            tile = auto_tile(sizes, out_size, channels, classes, max_taps_bytes=TILES_MAX_TAPS_BYTES)
+            impl = "gram" if tile is None else "tiles"
     if impl not in ("matmul", "interpolate"):
         acts = [recording.scales[s].activations for s in active]
         grads = [recording.scales[s].gradients for s in active]
+        if impl == "tiles":
+            return fuse_tiles(acts, grads, weights[:, :, active], out_size, tile=tile, chunk_size=chunk_size)
         if impl == "triton":
             return fuse_triton_gram(acts, grads, weights[:, :, active], out_size)
         if impl == "triton-gather":

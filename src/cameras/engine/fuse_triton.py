@@ -29,6 +29,7 @@ from torch import Tensor
 
 __all__ = [
     "bilinear_taps",
+    "check_fusion_inputs",
     "fuse_gather",
     "fuse_triton",
     "fuse_triton_gram",
@@ -103,7 +104,8 @@ def gram_transposed(acts: Sequence[Tensor], out_size: tuple[int, int]) -> bool:
     return height * sum_w * sum_w > width * sum_h * sum_h
 
 
-def _check_inputs(acts: Sequence[Tensor], grads: Sequence[Tensor], weights: Tensor) -> tuple[int, int, int]:
+def check_fusion_inputs(acts: Sequence[Tensor], grads: Sequence[Tensor], weights: Tensor) -> tuple[int, int, int]:
+    """Check one (A (B, C, h_s, w_s), G (B, K, C, h_s, w_s)) pair per scale and (B, K, S) weights; return (B, K, C)."""
     if len(acts) == 0 or len(acts) != len(grads):
         raise ValueError(f"Need one (A, G) pair per scale, got {len(acts)} activations and {len(grads)} gradients.")
     batch, channels = acts[0].shape[:2]
@@ -143,7 +145,7 @@ def fuse_gather(
         >>> fuse_gather(a, g, torch.ones(1, 1, 1), (5, 4)).unique().tolist()
         [2.0]
     """
-    batch, classes, channels = _check_inputs(acts, grads, weights)
+    batch, classes, channels = check_fusion_inputs(acts, grads, weights)
     height, width = out_size
     device = acts[0].device
     w = weights.to(device=device, dtype=torch.float32)
@@ -329,7 +331,7 @@ def fuse_triton(
     Raises:
         RuntimeError: Triton or a CUDA device is unavailable (see :func:`triton_available`).
     """
-    batch, classes, channels = _check_inputs(acts, grads, weights)
+    batch, classes, channels = check_fusion_inputs(acts, grads, weights)
     device = acts[0].device
     _require_triton(device, "matmul")
     for v in (block_p, block_c):
@@ -531,7 +533,7 @@ def fuse_triton_gram(
     Raises:
         RuntimeError: Triton or a CUDA device is unavailable (see :func:`triton_available`).
     """
-    batch, classes, channels = _check_inputs(acts, grads, weights)
+    batch, classes, channels = check_fusion_inputs(acts, grads, weights)
     device = acts[0].device
     _require_triton(device, "gram")
     if blocks is not None and any(v < 16 or v & (v - 1) for v in blocks):

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..engine.result import Result
+from ..engine.scales import Resolutions, schedule
 from ..engine.tap import resolve_layer
 
-__all__ = ["Explainer", "Targets", "model_device_dtype", "normalize_targets", "validate_images"]
+__all__ = [
+    "CPU_PIXELS_PER_PASS",
+    "Explainer",
+    "Targets",
+    "explain_in_groups",
+    "images_per_pass",
+    "model_device_dtype",
+    "normalize_targets",
+    "validate_images",
+]
+
+CPU_PIXELS_PER_PASS = 1 << 20
+"""On the CPU, images explained together by default by the multi-scale methods: as many as keep the largest scale's
+input within this many pixels (≈ one 1024² image; one image at a time for the paper's schedule on 224 px inputs).
+On 2 cores this was 1.6–2.3× faster per image than whole batches of 8, whose large-scale activations fall out of
+cache (``benchmarks/cpu_batching.py``, BENCHMARKS.md)."""
 
 Targets = int | Sequence[int] | Tensor | None
 """``None`` (model's top class), one int for every image, B ints, a (B,) tensor, or a (B, K) tensor of K classes."""
@@ -27,6 +43,36 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
         if b.is_floating_point():
             return b.device, b.dtype
     return torch.device("cpu"), torch.float32
+
+
+def images_per_pass(images: Tensor, sizes: Sequence[tuple[int, int]], max_batch: int | None) -> int:
+    """How many of ``images`` (B, C, H, W) a multi-scale method explains together at the scales ``sizes``:
+    ``max_batch`` if given; else, on the CPU, as many as keep the largest scale within :data:`CPU_PIXELS_PER_PASS`
+    pixels (at least one); elsewhere the whole batch."""
+    if max_batch is not None:
+        return max_batch
+    if images.device.type == "cpu":
+        return max(1, CPU_PIXELS_PER_PASS // max(h * w for h, w in sizes))
+    return max(1, int(images.shape[0]))
+
+
+def explain_in_groups(
+    images: Tensor,
+    targets: Tensor | None,
+    resolutions: Resolutions,
+    max_batch: int | None,
+    explain: Callable[[Tensor, Tensor | None, list[tuple[int, int]]], Result],
+) -> Result:
+    """Run a multi-scale method's ``explain(images, targets, sizes)`` on consecutive groups of
+    :func:`images_per_pass` images (and their targets) at the scales ``schedule(resolutions, (H, W))``; the results
+    are concatenated in order."""
+    sizes = schedule(resolutions, (int(images.shape[-2]), int(images.shape[-1])))
+    step = images_per_pass(images, sizes, max_batch)
+    parts = [
+        explain(images[i : i + step], None if targets is None else targets[i : i + step], sizes)
+        for i in range(0, images.shape[0], step)
+    ]
+    return parts[0] if len(parts) == 1 else Result.cat(parts)
 
 
 def _expected_channels(model: nn.Module) -> int | None:

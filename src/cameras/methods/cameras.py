@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -11,13 +12,12 @@ from ..engine.accumulate import bytes_per_pixel, record_scales
 from ..engine.fuse import IMPLS, cameras_rule, fuse
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
-from .base import Explainer, Targets
+from .base import CPU_PIXELS_PER_PASS, Explainer, Targets, explain_in_groups
 
-__all__ = ["CAMERAS", "CPU_PIXELS_PER_PASS"]
+__all__ = ["CAMERAS", "COMPILE_MODES", "CPU_PIXELS_PER_PASS"]
 
-CPU_PIXELS_PER_PASS = 1 << 20
-"""On the CPU, images explained together by default: as many as keep the largest scale's input within this many pixels
-(≈ one 1024² image)."""
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+"""Accepted ``compile_mode`` values (``torch.compile``'s modes)."""
 
 
 class CAMERAS(Explainer):
@@ -60,13 +60,18 @@ class CAMERAS(Explainer):
             small ones). Bytes per pixel are measured once per input shape by a one-image pass at the largest scale
             (on CUDA with the allocator's peak counter, which that pass resets; elsewhere a rough estimate).
             ``None``: no split. Results do not depend on it.
-        fusion: fusion implementation, one of ``"auto"`` (default: ``"gram"``, the fastest exact path measured on
-            CPUs and on an H100), ``"gram"``, ``"gram-tf32"``, ``"matmul"``, ``"triton"``, ``"triton-gather"``,
-            ``"gather"``, ``"interpolate"`` (see :func:`cameras.engine.fuse`); all agree within float rounding.
+        fusion: fusion implementation, one of ``"auto"`` (default: ``"tiles"`` on the CPU, the fastest exact path
+            measured there, and ``"gram"`` on CUDA, the fastest measured on an H100), ``"tiles"``, ``"gram"``,
+            ``"gram-tf32"``, ``"matmul"``, ``"triton"``, ``"triton-gather"``, ``"gather"``, ``"interpolate"`` (see
+            :func:`cameras.engine.fuse`); all agree within float rounding.
         compile: run the model through ``torch.compile`` (one compilation per scale shape, paid on the first call;
             off by default, worth it only for many calls of one input shape): ``True`` for the default backend
             (inductor, needs a C++/Triton toolchain) or a backend name such as ``"aot_eager"``. PyTorch recompiles
             at most ``torch._dynamo.config.recompile_limit`` shapes (8 by default) and runs eagerly beyond that.
+        compile_mode: ``torch.compile``'s ``mode`` (needs ``compile``): ``"reduce-overhead"`` replays each scale's
+            kernels as CUDA graphs, which is what batch 1 on a GPU needs when kernel launches, not the GPU, bound the
+            time (see BENCHMARKS.md); ``"max-autotune"``, ``"max-autotune-no-cudagraphs"``, ``"default"``, or
+            ``None`` for PyTorch's default. Inductor only (other backends ignore it).
 
     Call:
         ``explainer(images, targets=None, top_k=1)``
@@ -104,6 +109,7 @@ class CAMERAS(Explainer):
         memory_budget: int | None = None,
         fusion: str = "auto",
         compile: bool | str = False,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__(model, layer)
         self.resolutions = resolutions
@@ -118,6 +124,10 @@ class CAMERAS(Explainer):
             raise ValueError(f"memory_budget must be a positive number of bytes or None, got {memory_budget!r}.")
         if not isinstance(compile, bool | str):
             raise TypeError(f"compile must be a bool or a torch.compile backend name, got {type(compile).__name__}.")
+        if compile_mode is not None and compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be None or one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}.")
+        if compile_mode is not None and not compile:
+            raise ValueError("compile_mode needs compile=True (or a backend name).")
         if fusion not in IMPLS:
             raise ValueError(f"fusion must be one of {', '.join(map(repr, IMPLS))}, got {fusion!r}.")
         self.dtype = dtype
@@ -126,6 +136,7 @@ class CAMERAS(Explainer):
         self.memory_budget = memory_budget
         self.fusion = fusion
         self.compile = compile
+        self.compile_mode = compile_mode
         self._compiled: nn.Module | None = None
         self._bytes_per_pixel: dict[tuple[Any, ...], float] = {}
 
@@ -136,7 +147,9 @@ class CAMERAS(Explainer):
             return self.model, self.layer_name
         if self._compiled is None:
             backend = self.compile if isinstance(self.compile, str) else "inductor"
-            self._compiled = torch.compile(self.model, dynamic=False, backend=backend)  # type: ignore[assignment]
+            self._compiled = torch.compile(  # type: ignore[assignment]
+                self.model, dynamic=False, backend=backend, mode=self.compile_mode
+            )
         assert self._compiled is not None
         return self._compiled, dict(self.model.named_modules())[self.layer_name]
 
@@ -163,22 +176,11 @@ class CAMERAS(Explainer):
         return result
 
     def explain(self, images: Tensor, targets: Tensor | None, top_k: int = 1, **kwargs: Any) -> Result:
-        out_size = (int(images.shape[-2]), int(images.shape[-1]))
-        sizes = schedule(self.resolutions, out_size)
-        step = self.max_batch or images.shape[0]
-        if self.max_batch is None and images.device.type == "cpu":
-            # CPU default: groups whose largest scale holds ≤ CPU_PIXELS_PER_PASS pixels (one image at a time for
-            # the paper's schedule on 224 px inputs): 1.6–2.3× faster per image than whole batches of 8 on 2 cores,
-            # where batched large-scale activations fall out of cache (benchmarks/cpu_batching.py, BENCHMARKS.md)
-            step = max(1, CPU_PIXELS_PER_PASS // max(h * w for h, w in sizes))
-        parts = [
-            self._explain_batch(images[i : i + step], None if targets is None else targets[i : i + step], top_k, sizes)
-            for i in range(0, images.shape[0], step)
-        ]
-        return parts[0] if len(parts) == 1 else Result.cat(parts)
+        batch = functools.partial(self._explain_batch, top_k=top_k)
+        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch)
 
     def _explain_batch(
-        self, images: Tensor, targets: Tensor | None, top_k: int, sizes: list[tuple[int, int]]
+        self, images: Tensor, targets: Tensor | None, sizes: list[tuple[int, int]], top_k: int
     ) -> Result:
         assert self.layer_name is not None
         model, layer = self._runner()

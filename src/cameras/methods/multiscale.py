@@ -17,6 +17,7 @@ from ..engine.accumulate import record_scales
 from ..engine.fuse import fuse
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
+from .base import explain_in_groups
 from .cam import GradientCAM, TopKExplainer
 
 __all__ = ["MultiScale", "MultiScaleCAM"]
@@ -53,6 +54,10 @@ class MultiScaleCAM(TopKExplainer):
         resolutions: the schedule (as for :class:`cameras.CAMERAS`; default: the one given to :func:`MultiScale`,
             else the paper's factors).
         chunk_size: channels upsampled at once (default ≈16 MB buffers).
+        max_batch: largest number of images explained at once; ``None`` (default): as for
+            :class:`cameras.CAMERAS` (on the CPU, groups whose largest scale fits
+            :data:`~cameras.methods.base.CPU_PIXELS_PER_PASS` pixels; the whole batch elsewhere). Results do not
+            depend on it.
         progress: progress bar over scales.
 
     Call: ``explainer(images, targets=None, top_k=1)`` → :class:`~cameras.engine.result.Result` as CAMERAS returns.
@@ -69,6 +74,7 @@ class MultiScaleCAM(TopKExplainer):
         resolutions: Resolutions = _UNSET,
         *,
         chunk_size: int | None = None,
+        max_batch: int | None = None,
         progress: bool = False,
     ) -> None:
         if not hasattr(type(self), "base"):
@@ -82,15 +88,23 @@ class MultiScaleCAM(TopKExplainer):
             isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
         ):
             raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
+        if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
+            raise ValueError(f"max_batch must be a positive int or None, got {max_batch!r}.")
         self.chunk_size = chunk_size
+        self.max_batch = max_batch
         self.progress = progress
 
     def explain(self, images: Tensor, targets: Tensor | None, top_k: int = 1, **kwargs: Any) -> Result:
         if kwargs:
             raise TypeError(f"Unexpected arguments for {type(self).__name__}: {', '.join(kwargs)}.")
+        batch = functools.partial(self._explain_batch, top_k=top_k)
+        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch)
+
+    def _explain_batch(
+        self, images: Tensor, targets: Tensor | None, sizes: list[tuple[int, int]], top_k: int
+    ) -> Result:
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
-        sizes = schedule(self.resolutions, out_size)
         recording = record_scales(
             self.model, self.layer_name, images, sizes, targets, top_k=top_k, progress=self.progress
         )
