@@ -278,6 +278,7 @@ def fuse_tiles(
     n, pixels, n_pos = plan.taps.shape
     (nty, ntx), (ty, tx) = plan.grid, plan.tile
     flat = plan.index.flatten()
+    n_stacked = sum(h * w for h, w in sizes)
     cuda = device.type == "cuda"
     budget = _STEP_ELEMENTS * (32 if cuda else 1)
     per_channel = n * n_pos * (1 + classes)
@@ -299,8 +300,11 @@ def fuse_tiles(
                 [g[b0:b1, :, c0:c1].float().flatten(3).permute(0, 3, 1, 2).reshape(nb, -1, classes * c) for g in grads],
                 1,
             )
-            tile_a = torch.index_select(pos_a, 1, flat).view(nb * n, n_pos, c)
-            tile_g = torch.index_select(pos_g, 1, flat).view(nb * n, n_pos * classes, c)
+            # row gathers of 2-D tensors (10× faster on a CPU than index_select along dim 1 of a 3-D one)
+            rows = (torch.arange(nb, device=device)[:, None] * n_stacked + flat).flatten()
+            tile_a = torch.index_select(pos_a.view(nb * n_stacked, c), 0, rows).view(nb * n, n_pos, c)
+            tile_g = torch.index_select(pos_g.view(nb * n_stacked, classes * c), 0, rows)
+            tile_g = tile_g.view(nb * n, n_pos * classes, c)
             gram.baddbmm_(tile_a, tile_g.transpose(1, 2))
             del pos_a, pos_g, tile_a, tile_g
         g5 = gram.view(nb, n, n_pos, n_pos, classes)
