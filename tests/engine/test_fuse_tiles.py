@@ -27,6 +27,17 @@ def test_tiled_fusion_equals_definition(out: tuple[int, int]) -> None:
                 assert (got.double() - ref).abs().max() <= 1e-5 * ref.abs().max(), (tile, chunk, group)
 
 
+@pytest.mark.parametrize("sizes", [[(1, 1), (2, 1), (3, 5)], [(4, 4), (1, 9)]])
+def test_tiled_fusion_degenerate_shapes(sizes: list[tuple[int, int]]) -> None:
+    """1-pixel feature maps and 1-pixel-wide outputs."""
+    acts, grads, w = _random_problem(5, 2, 4, 2, sizes, zero=(0, 0, 0))
+    for out in [(1, 7), (7, 1), (2, 2), (33, 17)]:
+        ref = _interp_fusion(acts, grads, w, out)
+        for tile in (None, 1, 2, 5, 64):
+            got = fuse_tiles(acts, grads, w, out, tile=tile)
+            assert (got.double() - ref).abs().max() <= 1e-5 * ref.abs().max(), (out, tile)
+
+
 def test_tiled_fusion_reads_reduced_precision_inputs_in_float32() -> None:
     acts, grads, w = _random_problem(4, 2, 6, 1, SIZES, zero=(0, 0, 0))
     ref = fuse_tiles(acts, grads, w, (12, 10))
