@@ -289,6 +289,8 @@ def main() -> None:
                 ("fp32_b1_reduce_overhead", None, 1, False, "reduce-overhead"),
             ]
             for label, dtype, batch, cl, mode in configs:
+                if wanted is not None and not any(label.startswith(m) for m in wanted):
+                    continue  # --modes also selects the compiled configurations (compiling costs minutes each)
                 fmt = torch.channels_last if cl else torch.contiguous_format
                 net.to(memory_format=fmt)
                 x = pool[:batch].contiguous(memory_format=fmt)
