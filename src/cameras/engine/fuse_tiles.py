@@ -36,8 +36,9 @@ from .fuse_triton import check_fusion_inputs
 __all__ = ["TilePlan", "auto_tile", "fuse_tiles", "taps_bytes", "tile_plan"]
 
 _STEP_ELEMENTS = 1 << 23
-"""Values in the gathered A and G tiles of one step on the CPU (≈32 MB of float32 each; 2-core CPU timings of 64,
-≈225 and 512 channels per step: 187, 149, 125 ms for ResNet-50); ×32 (≈1 GB) on CUDA."""
+"""Values in the gathered A and G tiles of one step on the CPU (≈32 MB of float32 each: ≈450 channels for ResNet-50
+at 224 px; 2-core CPU timings of 64, ≈450 and 512 channels per step: 160, 108, 127 ms, benchmarks/fusion_cpu.json);
+×32 (≈1 GB) on CUDA."""
 
 
 @dataclass(frozen=True)
