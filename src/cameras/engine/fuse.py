@@ -45,7 +45,14 @@ from torch import Tensor
 
 from .accumulate import Recording
 from .fuse_tiles import auto_tile, fuse_tiles
-from .fuse_triton import check_fusion_inputs, fuse_gather, fuse_triton, fuse_triton_gram, gram_transposed
+from .fuse_triton import (
+    check_fusion_inputs,
+    fuse_gather,
+    fuse_triton,
+    fuse_triton_gram,
+    gram_transposed,
+    step_sizes,
+)
 
 __all__ = [
     "IMPLS",
@@ -226,8 +233,9 @@ def fuse_gram(
     cuda = device.type == "cuda"
     budget = _CHUNK_ELEMENTS * (64 if cuda else 1)
     per_channel = width * sum_h * (1 + classes)
-    step = min(channels, chunk_size or max(1, budget // per_channel))
-    group = images_per_step or (max(1, budget // (per_channel * step)) if cuda else 1)
+    step, group = step_sizes(
+        channels, per_channel, budget, cuda=cuda, chunk_size=chunk_size, images_per_step=images_per_step
+    )
     out = torch.empty(batch, classes, height, width, device=device, dtype=torch.float32)
     for b0 in range(0, batch, group):
         b1 = min(batch, b0 + group)

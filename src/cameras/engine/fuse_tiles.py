@@ -31,7 +31,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-from .fuse_triton import check_fusion_inputs
+from .fuse_triton import check_fusion_inputs, step_sizes
 
 __all__ = ["TilePlan", "auto_tile", "fuse_tiles", "taps_bytes", "tile_plan"]
 
@@ -283,8 +283,9 @@ def fuse_tiles(
     cuda = device.type == "cuda"
     budget = _STEP_ELEMENTS * (32 if cuda else 1)
     per_channel = n * n_pos * (1 + classes)
-    step = min(channels, chunk_size or max(1, budget // per_channel))
-    group = images_per_step or (max(1, budget // (per_channel * step)) if cuda else 1)
+    step, group = step_sizes(
+        channels, per_channel, budget, cuda=cuda, chunk_size=chunk_size, images_per_step=images_per_step
+    )
     w_local = weights.to(device=device, dtype=torch.float32)[:, :, plan.scale]  # (B, K, n, N)
     out = torch.empty(batch, classes, height, width, device=device, dtype=torch.float32)
     for b0 in range(0, batch, group):

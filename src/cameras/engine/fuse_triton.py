@@ -35,6 +35,7 @@ __all__ = [
     "fuse_triton_gram",
     "gram_transposed",
     "interpreter_enabled",
+    "step_sizes",
     "triton_available",
     "triton_usable",
 ]
@@ -102,6 +103,17 @@ def gram_transposed(acts: Sequence[Tensor], out_size: tuple[int, int]) -> bool:
     sum_h = sum(int(a.shape[-2]) for a in acts)
     sum_w = sum(int(a.shape[-1]) for a in acts)
     return height * sum_w * sum_w > width * sum_h * sum_h
+
+
+def step_sizes(
+    channels: int, per_channel: int, budget: int, *, cuda: bool, chunk_size: int | None, images_per_step: int | None
+) -> tuple[int, int]:
+    """(channels, images) per step of a chunked fusion whose step buffers hold ``per_channel`` values per image and
+    channel: as many channels as fit ``budget`` values for one image (or ``chunk_size``), and on CUDA as many images
+    as then fit the budget (elsewhere one; or ``images_per_step``)."""
+    step = min(channels, chunk_size or max(1, budget // per_channel))
+    group = images_per_step or (max(1, budget // (per_channel * step)) if cuda else 1)
+    return step, group
 
 
 def check_fusion_inputs(acts: Sequence[Tensor], grads: Sequence[Tensor], weights: Tensor) -> tuple[int, int, int]:
