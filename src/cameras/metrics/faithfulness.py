@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..engine.tap import extract_logits
 from ..methods.base import model_device_dtype
-from ._checks import check_images_and_maps, check_targets
+from ._checks import check_images_and_maps, check_targets, check_unit_maps
 
 __all__ = ["Baseline", "ConfidenceChange", "InsertionDeletion", "confidence_change", "insertion_deletion"]
 
@@ -270,11 +270,7 @@ def confidence_change(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     images, saliency = check_images_and_maps(images, saliency)
-    if bool((saliency < 0).any()) or bool((saliency > 1).any()):
-        raise ValueError(
-            f"saliency must be in [0, 1] (got values in [{float(saliency.min()):.3g}, {float(saliency.max()):.3g}]);"
-            " min-max normalise each map first."
-        )
+    check_unit_maps(saliency)
     batch_size = _check_int("batch_size", batch_size, 1)
     device, dtype = model_device_dtype(model)
     b = images.shape[0]
