@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -113,3 +114,67 @@ def test_fatal_errors_exit_2(
 def test_unreadable_everything_exits_2(tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(_args(tmp_path / "out", str(tmp_path / "nope.png"))) == 2
     assert "no readable image" in capsys.readouterr().err
+
+
+def _penalty(out: Path, *extra: str) -> list[str]:
+    return ["attack", "--objective", "penalty", "--steps", "3", "--betas", "0.5,5", "--beta", "5", "--out", str(out),
+            *extra]  # fmt: skip
+
+
+def test_penalty_writes_table_csv_json_and_figures(
+    tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = _photo(tmp_path / "noise.png")
+    out = tmp_path / "out"
+    code = main(_penalty(out, "chelsea", str(photo), "--eps", "16", "--step-size", "4", "--confidence", "0.3"))
+    assert code == 0
+    report = json.loads((out / "penalty.json").read_text())
+    sources = ["cameras", "gradcam", "shuffled", "constant", "none"]
+    assert [row["source"] for row in report["summary"]] == sources
+    assert all(
+        list(row) == ["source", "fooled_rate", "mean_target_probability", "mean_l2", "mean_linf",
+                      "l2_reduction_percent", "matched_l2_reduction_percent", "matched_n"]
+        for row in report["summary"]
+    )  # fmt: skip
+    records = report["records"]
+    assert [(r["image"], r["source"]) for r in records] == [(n, s) for n in ("chelsea", "noise") for s in sources]
+    # pixel units: the L∞ budget of 16/255 holds per channel in pixels
+    assert all(r["linf"] <= 16 + 1e-3 for r in records)
+    assert all(r["beta"] == (0.0 if r["source"] == "none" else 5.0) for r in records)
+    assert all(r["target_name"] == f"class{r['target']}" for r in records)
+    assert report["settings"]["betas"] == [0.5, 5.0] and report["settings"]["eps_pixels"] == 16
+    assert len(report["runs"]) == 2 * (4 * 2 + 1)
+    assert sorted(report["figures"]) == ["chelsea_penalty.png", "noise_penalty.png", "penalty_beta.png"]
+    for name in report["figures"]:
+        assert (out / name).stat().st_size > 1000
+    with open(out / "penalty.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 10 and rows[0]["source"] == "cameras"
+    with open(out / "penalty_summary.csv") as f:
+        assert [r["source"] for r in csv.DictReader(f)] == sources
+    printed = capsys.readouterr().out
+    assert "| chelsea | constant |" in printed and "matched L2 reduction" in printed
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--focus", "cameras,random,none"], "unknown focus source 'random'"),
+        (["--focus", "cameras,shuffled"], "must include 'none'"),
+        (["--eps", "0"], "--eps must be a number > 0"),
+        (["--step-size", "-1"], "--step-size must be a number > 0"),
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--betas", "1,x"], "not a number"),
+        (["--betas", "1,-2"], ">= 0"),
+        (["--beta", "-1"], "--beta must be"),
+        (["--confidence", "1.5"], "--confidence"),
+        (["--objective", "nope"], "--objective must be mask or penalty"),
+    ],
+)
+def test_penalty_bad_options_exit_2_with_one_line(
+    tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    assert main(_penalty(tmp_path / "out", "chelsea", *extra)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cameras attack: error:") and message in err[0]
+    assert not (tmp_path / "out").exists()

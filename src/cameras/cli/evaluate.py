@@ -8,7 +8,15 @@ count). Metrics per (photo, class, method):
 * ``energy`` — share of the map's mass in the boxes (Score-CAM's energy-based pointing game), higher better;
 * ``insertion`` / ``deletion`` — RISE AUCs (Petsiuk et al. 2018) over ``--steps`` steps, higher / lower better;
 * ``avg_drop`` / ``increase`` — Grad-CAM++'s Average Drop % (lower better) and Increase in Confidence % (higher
-  better).
+  better);
+* ``rho_pos`` / ``rho_neg`` — the CAMERAS paper's positive / negative map density (Sec. 4.2, higher / lower
+  better), with the paper's ``I ⊙ Ψ`` (removed pixels black, :func:`cameras.metrics.black_baseline`); a map with no
+  density (mean 0 or 1) is NaN in the rows and counted as ``undefined`` in the summary.
+
+With ``--target label`` and ``pointing``, the data-set protocol of the paper's Table 1 is reported too: the mean
+over classes of the per-class hit rate on all (photo, class) pairs (``pointing_all``) and on the "difficult" ones
+(``pointing_difficult``: the class's boxes cover < 1/4 of the photo and another class is annotated;
+:func:`cameras.metrics.is_difficult`, :func:`cameras.metrics.pointing_accuracy`).
 
 The localisation metrics are computed in the photo's pixels (the map resized back to the photo, as TorchRay does;
 ``--frame input`` uses the model-input frame with the boxes scaled instead); the faithfulness metrics in the model's
@@ -38,6 +46,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "deletion": ("deletion AUC", False),
     "avg_drop": ("average drop %", False),
     "increase": ("increase in conf. %", True),
+    "rho_pos": ("positive density ρ⁺", True),
+    "rho_neg": ("negative density ρ⁻", False),
 }
 """metric key → (display name, higher is better)."""
 
@@ -99,25 +109,67 @@ class Row:
     name: str
     method: str
     values: dict[str, float]
+    difficult: bool | None = None
 
 
 def summarize(rows: Sequence[Row], methods: Sequence[str], metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``{method: {metric: {"mean", "std", "n"}}}`` over rows (population std; NaN-free values only)."""
+    """``{method: {metric: {"mean", "std", "n", "undefined"}}}`` over rows (population std over the finite values
+    only; ``undefined`` counts the rows whose value is NaN, e.g. a map without a density)."""
     out: dict[str, dict[str, Any]] = {}
     for m in methods:
         out[m] = {}
         for k in metrics:
-            vals = [r.values[k] for r in rows if r.method == m and k in r.values and math.isfinite(r.values[k])]
+            given = [r.values[k] for r in rows if r.method == m and k in r.values]
+            vals = [v for v in given if math.isfinite(v)]
             n = len(vals)
             mean = sum(vals) / n if n else float("nan")
             std = math.sqrt(sum((v - mean) ** 2 for v in vals) / n) if n else float("nan")
-            out[m][k] = {"mean": mean, "std": std, "n": n}
+            out[m][k] = {"mean": mean, "std": std, "n": n, "undefined": len(given) - n}
     return out
+
+
+def pointing_protocol(rows: Sequence[Row], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per method, the Table 1 protocol over the rows that carry a difficult flag: ``pointing_all`` and
+    ``pointing_difficult`` (means over classes of per-class hit rates), the pair counts and the per-class rates."""
+    from ..metrics import pointing_accuracy
+
+    out: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        mine = [r for r in rows if r.method == m and r.difficult is not None and "pointing" in r.values]
+        if not mine:
+            continue
+        acc = pointing_accuracy(
+            [bool(r.values["pointing"]) for r in mine], [r.cls for r in mine], [bool(r.difficult) for r in mine]
+        )
+        out[m] = {
+            "pointing_all": acc["all"],
+            "pointing_difficult": acc["difficult"],
+            "pairs": acc["pairs"],
+            "difficult_pairs": acc["difficult_pairs"],
+            "per_class": {str(c): v for c, v in acc["per_class"].items()},
+        }
+    return out
+
+
+def _protocol_table(protocol: dict[str, dict[str, Any]]) -> str:
+    lines = ["pointing game, Table 1 protocol (mean over classes of per-class hit rates):"]
+    for m, p in protocol.items():
+        diff = p["pointing_difficult"]
+        diff_text = "—" if math.isnan(diff) else f"{diff:.3f}"
+        lines.append(
+            f"  {m}: All {p['pointing_all']:.3f} ({p['pairs']} pairs), Diff {diff_text} ({p['difficult_pairs']} pairs)"
+        )
+    return "\n".join(lines)
+
+
+def _cell(stats: dict[str, Any]) -> str:
+    text = f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+    return text + (f" ({stats['undefined']} undef.)" if stats.get("undefined") else "")
 
 
 def _table(summary: dict[str, dict[str, Any]], metrics: Sequence[str]) -> str:
     header = ["method"] + [f"{METRICS[k][0]} {'↑' if METRICS[k][1] else '↓'}" for k in metrics]
-    body = [[m] + [f"{summary[m][k]['mean']:.3f} ± {summary[m][k]['std']:.3f}" for k in metrics] for m in summary]
+    body = [[m] + [_cell(summary[m][k]) for k in metrics] for m in summary]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -148,12 +200,15 @@ def run(args: argparse.Namespace) -> int:
     from .. import methods as methods_mod
     from ..engine.tap import extract_logits
     from ..metrics import (
+        black_baseline,
         boxes_tensor,
         boxes_to_input,
         confidence_change,
         energy_in_box,
         insertion_deletion,
+        is_difficult,
         load_boxes,
+        map_density,
         pointing_game,
     )
     from .explain import parse_resolutions
@@ -195,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
             _error(f"method {name!r}: {err}")
             return 2
     labels = list(loaded.labels)
+    black = black_baseline(loaded.preprocess.mean, loaded.preprocess.std).to(device)
 
     rows: list[Row] = []
     failures = 0
@@ -215,15 +271,19 @@ def run(args: argparse.Namespace) -> int:
             with torch.no_grad():
                 top1 = int(extract_logits(loaded.model.eval()(x)).argmax(dim=1)[0])
             jobs = [(top1, boxes_tensor(anns))]
+            table1 = False
         else:
             jobs = [
                 (c, boxes_tensor(anns, label=c)) for c in dict.fromkeys(a.label for a in anns if a.label is not None)
             ]
+            table1 = "pointing" in metric_names
         for cls_id, boxes in jobs:
             if args.frame == "input":
                 loc_boxes = boxes_to_input(boxes, prepared)
             else:
                 loc_boxes = boxes
+            frame_size = prepared.input_size if args.frame == "input" else prepared.original_size
+            difficult = is_difficult(loc_boxes, frame_size, len(jobs)) if table1 else None
             for mname, explainer in explainers.items():
                 try:
                     result = explainer(x, torch.tensor([cls_id], device=device))
@@ -248,9 +308,13 @@ def run(args: argparse.Namespace) -> int:
                     cc = confidence_change(loaded.model, x, sal.clamp(0, 1), [cls_id])
                     values["avg_drop"] = 100.0 * float(cc.drop[0])
                     values["increase"] = 100.0 * float(cc.increase[0])
+                if "rho_pos" in metric_names or "rho_neg" in metric_names:
+                    density = map_density(loaded.model, x, sal.clamp(0, 1), [cls_id], baseline=black)
+                    values["rho_pos"] = float(density.positive[0])
+                    values["rho_neg"] = float(density.negative[0])
                 values = {k: v for k, v in values.items() if k in metric_names}
                 name = labels[cls_id] if cls_id < len(labels) else str(cls_id)
-                rows.append(Row(fname, cls_id, name, mname, values))
+                rows.append(Row(fname, cls_id, name, mname, values, difficult))
 
     if not rows:
         _error("nothing was evaluated")
@@ -258,17 +322,23 @@ def run(args: argparse.Namespace) -> int:
     summary = summarize(rows, list(explainers), metric_names)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    protocol = pointing_protocol(rows, list(explainers))
+    flagged = any(r.difficult is not None for r in rows)
     with open(out_dir / "per_image.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["image", "class", "class_name", "method", *metric_names])
+        w.writerow(["image", "class", "class_name", "method", *metric_names, *(["difficult"] if flagged else [])])
         for r in rows:
-            w.writerow([r.image, r.cls, r.name, r.method, *(f"{r.values[k]:.6g}" for k in metric_names)])
+            extra = [] if not flagged else ["" if r.difficult is None else int(r.difficult)]
+            w.writerow([r.image, r.cls, r.name, r.method, *(f"{r.values[k]:.6g}" for k in metric_names), *extra])
     with open(out_dir / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["method", "metric", "mean", "std", "n", "higher_is_better"])
+        w.writerow(["method", "metric", "mean", "std", "n", "higher_is_better", "undefined"])
         for m, per in summary.items():
             for k, s in per.items():
-                w.writerow([m, k, f"{s['mean']:.6g}", f"{s['std']:.6g}", s["n"], METRICS[k][1]])
+                w.writerow([m, k, f"{s['mean']:.6g}", f"{s['std']:.6g}", s["n"], METRICS[k][1], s["undefined"]])
+    for m, p in protocol.items():
+        summary[m]["pointing_all"] = p["pointing_all"]
+        summary[m]["pointing_difficult"] = p["pointing_difficult"]
     report = {
         "model": loaded.name,
         "layer": layer,
@@ -277,13 +347,25 @@ def run(args: argparse.Namespace) -> int:
         "tolerance": args.tolerance,
         "steps": args.steps,
         "metrics": {k: {"name": METRICS[k][0], "higher_is_better": METRICS[k][1]} for k in metric_names},
+        "density_baseline": "black: the photo multiplied by the map (the paper's I ⊙ Ψ)",
         "summary": summary,
+        "pointing_protocol": protocol,
         "rows": [
-            {"image": r.image, "class": r.cls, "class_name": r.name, "method": r.method, **r.values} for r in rows
+            {
+                "image": r.image,
+                "class": r.cls,
+                "class_name": r.name,
+                "method": r.method,
+                **r.values,
+                **({} if r.difficult is None else {"difficult": r.difficult}),
+            }
+            for r in rows
         ],
     }
     (out_dir / "evaluate.json").write_text(json.dumps(report, indent=2))
     _bar_plot(summary, metric_names, out_dir / "evaluate.png")
     print(_table(summary, metric_names))
+    if protocol:
+        print(_protocol_table(protocol))
     print(f"{len(rows)} row(s); wrote per_image.csv, summary.csv, evaluate.json, evaluate.png to {out_dir}/")
     return 1 if failures else 0
