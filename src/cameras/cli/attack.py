@@ -181,6 +181,21 @@ def _input_box(loaded: Any) -> tuple[Any, Any]:
     return prep.normalize(torch.zeros(3, 1, 1)).flatten(), prep.normalize(torch.ones(3, 1, 1)).flatten()
 
 
+def _start(
+    args: argparse.Namespace, loaded: Any, device: Any
+) -> tuple[Any, list[tuple[str, Any]], int, int, Path] | None:
+    """The valid input range as ``bounds``, the readable photos (:func:`_read_images`) and the output folder
+    (created); ``None`` after an error line when no photo is readable."""
+    lo, hi = _input_box(loaded)
+    prepared, clamped, failures = _read_images(args, loaded, device)
+    if not prepared:
+        _error("no readable image.")
+        return None
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return (lo.tolist(), hi.tolist()), prepared, clamped, failures, out_dir
+
+
 def _groups(prepared: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
     """Images of one input size together (they are attacked as one batch)."""
     groups: dict[tuple[int, ...], list[tuple[str, Any]]] = {}
@@ -236,16 +251,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     prep = loaded.preprocess
-    lo, hi = _input_box(loaded)
-    bounds = (lo.tolist(), hi.tolist())
-    prepared, clamped, unread = _read_images(args, loaded, device)
-    failures += unread
-    if not prepared:
-        _error("no readable image.")
+    started = _start(args, loaded, device)
+    if started is None:
         return 2
-
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    bounds, prepared, clamped, unread, out_dir = started
+    failures += unread
     parts = []
     figures: list[str] = []
     start = time.perf_counter()
@@ -378,14 +388,10 @@ def run_penalty(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     prep = loaded.preprocess
     std = torch.tensor(prep.std, dtype=torch.float64)
-    lo, hi = _input_box(loaded)
-    bounds = (lo.tolist(), hi.tolist())
-    prepared, clamped, failures = _read_images(args, loaded, device)
-    if not prepared:
-        _error("no readable image.")
+    started = _start(args, loaded, device)
+    if started is None:
         return 2
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    bounds, prepared, clamped, failures, out_dir = started
     parts = []
     figures: list[str] = []
     start = time.perf_counter()

@@ -27,11 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..methods.base import model_device_dtype
 from ..methods.cam import ModelState
 from ..models.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from ._checks import check_images_and_maps, check_targets, check_unit_maps
-from .faithfulness import Baseline, _check_int, _make_baseline, _probabilities
+from .faithfulness import Baseline, _check_int, _probabilities, masking_inputs
 
 __all__ = ["MapDensity", "black_baseline", "map_density"]
 
@@ -160,17 +158,9 @@ def map_density(
         >>> bool(torch.isclose(d.positive.float(), net(x).softmax(1)[:, 2]).all())   # all ones: ρ⁺ = confidence
         True
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    images, saliency = check_images_and_maps(images, saliency)
-    check_unit_maps(saliency)
+    x, base, psi, t = masking_inputs(model, images, saliency, targets, baseline)
     batch_size = _check_int("batch_size", batch_size, 1)
-    device, dtype = model_device_dtype(model)
-    b = images.shape[0]
-    t = check_targets(targets, b, device)
-    x = images.to(device=device, dtype=dtype)
-    base = _make_baseline(baseline, x)
-    psi = saliency.to(device=device, dtype=dtype)[:, None]
+    device, b = x.device, x.shape[0]
 
     probs = torch.empty(3, b, device=device, dtype=torch.float64)
     with ModelState(model), torch.no_grad():
