@@ -6,7 +6,8 @@ only described in the paper's supplementary material, which we do not have; **th
 reconstruction**, not the authors' code:
 
 1. δ = an untargeted L∞ PGD perturbation of the image against the explained class t
-   (:func:`cameras.attacks.pgd_attack`, margin loss, no random start, all ``steps`` taken, budget ``eps``);
+   (:func:`cameras.attacks.pgd_attack`, margin loss by default, no random start, all ``steps`` taken, budget
+   ``eps``);
 2. the image is cut into a grid of ``patch`` × ``patch`` cells (the last row / column of cells may be smaller);
    the **effect** of a cell is the drop of the class logit when δ is applied inside that cell only,
    ``z_t(x) − z_t(x + δ ⊙ 1_cell)``;
@@ -198,6 +199,7 @@ def adversarial_effect(
     eps: float,
     steps: int = 10,
     bounds: tuple[Any, Any] | None = None,
+    loss: str = "margin",
     batch_size: int = 64,
     progress: bool = False,
 ) -> AdversarialEffect:
@@ -211,6 +213,7 @@ def adversarial_effect(
         eps: L∞ budget > 0 of the PGD, in input units.
         steps: PGD steps (≥ 1).
         bounds: valid input range ``(lo, hi)`` (floats or per-channel), as in :func:`cameras.attacks.pgd_attack`.
+        loss: the PGD's loss, ``"margin"`` (best other logit minus the class logit) or ``"ce"`` (cross-entropy).
         batch_size: cell-masked images per forward pass.
         progress: a progress bar over the forward passes.
 
@@ -241,8 +244,9 @@ def adversarial_effect(
             logits = extract_logits(model(x))
         t = _targets(targets, b, logits)
         adv = pgd_attack(
-            model, x, t, float(eps), norm="linf", bounds=bounds, steps=steps, early_stop=False, random_start=False
-        )
+            model, x, t, float(eps), norm="linf", bounds=bounds, steps=steps, loss=loss,  # type: ignore[arg-type]
+            early_stop=False, random_start=False,
+        )  # fmt: skip
         delta = (adv.adversarial - x).detach()
         effect = torch.empty(b, cells, dtype=torch.float64)
         clean = logits.gather(1, t[:, None]).squeeze(1).double()
