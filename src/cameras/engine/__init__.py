@@ -7,6 +7,7 @@ from .accumulate import Recording, ScaleRecord, record_scales
 from .fuse import ChannelRule, cameras_rule, fuse, minmax_normalize
 from .result import Result
 from .scales import PAPER_FACTORS, PAPER_RESOLUTIONS, resize, schedule
+from .state import ModelState, eval_mode
 from .tap import LayerNotReachedError, LayerReusedError, LayerTap, TapOutput, extract_logits, resolve_layer
 
 __all__ = [
@@ -16,11 +17,13 @@ __all__ = [
     "LayerNotReachedError",
     "LayerReusedError",
     "LayerTap",
+    "ModelState",
     "Recording",
     "Result",
     "ScaleRecord",
     "TapOutput",
     "cameras_rule",
+    "eval_mode",
     "extract_logits",
     "fuse",
     "minmax_normalize",

@@ -392,11 +392,16 @@ def fuse(
 
 
 def minmax_normalize(maps: Tensor) -> Tensor:
-    """Min–max normalise each map of (..., H, W) to [0, 1]; a constant map becomes all zeros (never NaN)."""
+    """Min–max normalise each map of (..., H, W) to [0, 1]; a constant map (range within a few ulps, e.g. the
+    upsampling ripple of a 1×1 feature map; see :func:`~cameras.engine.result.constant_maps`) becomes all zeros,
+    never stretched noise or NaN."""
+    from .result import constant_maps
+
     flat = maps.flatten(-2)
     lo = flat.amin(dim=-1, keepdim=True)
     hi = flat.amax(dim=-1, keepdim=True)
     span = hi - lo
-    safe = torch.where(span > 0, span, torch.ones_like(span))
-    norm = torch.where(span > 0, (flat - lo) / safe, torch.zeros_like(flat))
+    flat_ok = ~constant_maps(maps).unsqueeze(-1)
+    safe = torch.where(flat_ok, span, torch.ones_like(span))
+    norm = torch.where(flat_ok, (flat - lo) / safe, torch.zeros_like(flat))
     return norm.reshape(maps.shape)

@@ -9,7 +9,6 @@ method's rule at the layer's resolution (B, K, C, h, w) → (B, K, h, w), ReLU, 
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any, ClassVar
 
 import torch
@@ -19,6 +18,7 @@ from torch import Tensor, nn
 from ..engine.accumulate import Recording, record_scales
 from ..engine.fuse import minmax_normalize
 from ..engine.result import Result
+from ..engine.state import ModelState
 from ..engine.tap import LayerTap, resolve_layer
 from .base import Explainer, Targets
 from .cam_rules import gradcam_rule, gradcampp_rule, hirescam_rule, layercam_rule, xgradcam_rule
@@ -35,42 +35,6 @@ __all__ = [
     "XGradCAM",
     "upsample_maps",
 ]
-
-
-class ModelState:
-    """Context manager: eval mode (and, with ``freeze``, ``requires_grad=False`` on every parameter) for a block;
-    every module's training flag and every parameter's ``requires_grad`` are restored on exit, also after an error.
-
-    Example:
-        >>> net = nn.Sequential(nn.Linear(2, 2), nn.Dropout()).train()
-        >>> with ModelState(net):
-        ...     net.training, net[0].weight.requires_grad
-        (False, False)
-        >>> net.training, net[0].weight.requires_grad
-        (True, True)
-    """
-
-    def __init__(self, model: nn.Module, freeze: bool = True) -> None:
-        self.model = model
-        self.freeze = freeze
-        self._training: list[tuple[nn.Module, bool]] = []
-        self._grads: list[tuple[nn.Parameter, bool]] = []
-
-    def __enter__(self) -> ModelState:
-        self._training = [(m, m.training) for m in self.model.modules()]
-        self._grads = [(p, p.requires_grad) for p in self.model.parameters()] if self.freeze else []
-        self.model.eval()
-        for p, _ in self._grads:
-            p.requires_grad_(False)
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        for m, mode in self._training:
-            m.training = mode
-        for p, flag in self._grads:
-            p.requires_grad_(flag)
 
 
 def upsample_maps(maps: Tensor, size: tuple[int, int]) -> Tensor:

@@ -30,14 +30,18 @@ import os
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from ..engine.state import ModelState
 from .labels import imagenet_labels
 from .lite import LITE_SIZES, build_lite, lite_weights_path
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageLike, PreparedImage, Preprocess
+
+if TYPE_CHECKING:
+    from ..io import SizeLimits
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -138,9 +142,12 @@ class LoadedModel:
         """Device of the model's parameters."""
         return next(self.model.parameters()).device
 
-    def prepare(self, image: ImageLike, *, square: bool | None = None) -> PreparedImage:
-        """Preprocess one image (see :class:`~cameras.models.preprocess.Preprocess`) onto the model's device."""
-        return self.preprocess(image, square=square, device=self.device)
+    def prepare(
+        self, image: ImageLike, *, square: bool | None = None, limits: SizeLimits | None = None
+    ) -> PreparedImage:
+        """Preprocess one image (see :class:`~cameras.models.preprocess.Preprocess`; ``limits`` bound its sizes)
+        onto the model's device."""
+        return self.preprocess(image, square=square, device=self.device, limits=limits)
 
     @torch.no_grad()
     def predict(self, images: Tensor, k: int = 5) -> list[list[Prediction]]:
@@ -155,7 +162,8 @@ class LoadedModel:
         """
         if images.dim() != 4:
             raise ValueError(f"Expected images of shape (B, 3, h, w), got {tuple(images.shape)}.")
-        logits = self.model(images.to(self.device))
+        with ModelState(self.model):
+            logits = self.model(images.to(self.device))
         probs = logits.float().softmax(dim=1)
         top = probs.topk(min(k, probs.shape[1]), dim=1)
         return [

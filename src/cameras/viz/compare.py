@@ -24,7 +24,6 @@ pyplot, so nothing is shown and no global state changes.
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import re
 import textwrap
@@ -92,6 +91,8 @@ class Panel:
         kind: ``"map"`` or ``"contrast"``.
         against: for a contrast, the class indices subtracted.
         seconds: time to compute the map.
+        degenerate: the method's map is constant (:attr:`cameras.Result.degenerate`): it shows nothing (drawn as
+            zeros) and its correlations are undefined.
     """
 
     title: str
@@ -104,6 +105,7 @@ class Panel:
     kind: str = "map"
     against: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    degenerate: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready description (the map itself is summarised by its mean and maximum)."""
@@ -117,6 +119,7 @@ class Panel:
             "probability": self.probability,
             "against": self.against,
             "seconds": round(self.seconds, 4),
+            "degenerate": self.degenerate,
             "map_mean": float(self.saliency.mean()),
             "map_max": float(self.saliency.max()),
         }
@@ -153,18 +156,18 @@ class Comparison:
         }
 
     def save(self, out_dir: str | Path, stem: str | None = None, dpi: int = 120) -> tuple[Path, Path]:
-        """Write ``<stem>.png`` (the grid) and ``<stem>.json`` (:meth:`to_json`) into ``out_dir`` (created).
+        """Write ``<stem>.png`` (the grid) and ``<stem>.json`` (:meth:`to_json`) into ``out_dir`` (created), each
+        atomically (:mod:`cameras.io.atomic`).
 
         Returns:
             (png path, json path).
         """
+        from ..io.atomic import write_figure, write_json
+
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         stem = stem or f"compare_{self.view}_{_slug(str(self.info.get('image', 'image')))}"
-        png = out / f"{stem}.png"
-        self.figure.savefig(png, dpi=dpi, facecolor="white")
-        path = out / f"{stem}.json"
-        path.write_text(json.dumps({**self.to_json(), "png": png.name}, indent=2))
+        png = write_figure(out / f"{stem}.png", self.figure, dpi=dpi, facecolor="white")
+        path = write_json(out / f"{stem}.json", {**self.to_json(), "png": png.name})
         return png, path
 
 
@@ -472,6 +475,8 @@ def _panels(
     sal = result.saliency[0] if result.saliency.dim() == 4 else result.saliency  # (K, h, w)
     targets = result.targets.reshape(-1)
     probs = result.probabilities.reshape(-1)
+    flat = getattr(result, "degenerate", None)
+    degenerate = flat.reshape(-1).tolist() if isinstance(flat, Tensor) else [False] * int(targets.numel())
     maps = prepared.to_original(sal).detach().cpu().numpy().astype(np.float32)
     panels = []
     for k in range(maps.shape[0]):
@@ -487,6 +492,7 @@ def _panels(
                 class_name=name,
                 probability=p,
                 seconds=seconds / maps.shape[0],
+                degenerate=bool(degenerate[k]),
             )
         )
     return panels
