@@ -20,6 +20,7 @@ from cameras.models import LoadedModel, Preprocess
 from cameras.viz.compare import Comparison, compare_classes, compare_methods, compare_models, spearman
 
 from ..engine.nets import TinyCNN
+from .fakes import fake_registry
 
 LABELS = ["ant", "bee", "cat", "dog", "eel"]
 
@@ -174,14 +175,7 @@ def test_models_view_spearman(photo: np.ndarray, tmp_path: Path) -> None:
 
 @pytest.fixture
 def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    def load(name: str, weights: object = "DEFAULT", device: object = "cpu") -> LoadedModel:
-        seeds = {"tiny0": 0, "tiny1": 1, "tiny2": 2}
-        if name not in seeds:
-            raise ValueError(f"Unknown model {name!r}.")
-        return _tiny(name, seed=seeds[name])
-
-    monkeypatch.setattr(models, "load", load)
-    monkeypatch.setattr(models, "DEFAULT_MODEL", "tiny0")
+    fake_registry(monkeypatch, {f"tiny{i}": (lambda i=i: _tiny(f"tiny{i}", seed=i)) for i in range(3)})  # type: ignore[misc]
 
 
 def test_split_list() -> None:
@@ -218,7 +212,7 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (["--methods", "nope"], "Unknown method"),
         (["--models", "nope"], "Unknown model"),
         (["--classes", "bee,zebra", "--methods", "gradcam"], "Unknown class"),
-        (["missing.png"], "not found"),
+        (["missing.png"], "no such file"),
         (["--resolutions", "a,b"], "resolutions"),
         (["--alpha", "2"], "alpha"),
     ]

@@ -183,7 +183,9 @@ def test_constant_maps_are_undefined_not_scored() -> None:
     out = confidence_change(model, images, sal, 0)
     alone = confidence_change(model, images[:1], sal[:1], 0)
     assert out.undefined == 2
-    assert torch.isnan(out.drop[1:]).all() and torch.isnan(out.increase[1:]).all() and torch.isnan(out.explained[1:]).all()
+    assert (
+        torch.isnan(out.drop[1:]).all() and torch.isnan(out.increase[1:]).all() and torch.isnan(out.explained[1:]).all()
+    )
     torch.testing.assert_close(out.drop[:1], alone.drop)
     assert out.average_drop == pytest.approx(alone.average_drop)  # the mean is over defined images
     ins = insertion_deletion(model, images, sal, 0, steps=4, baseline="zero")

@@ -42,9 +42,7 @@ def _ref_pointing(sal: Tensor, boxes: list[Tensor], tol: float) -> list[float]:
 def _same(got: Tensor, want: list[float]) -> bool:
     """Element-wise equality where NaN equals NaN."""
     values = got.tolist()
-    return len(values) == len(want) and all(
-        (math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(values, want)
-    )
+    return len(values) == len(want) and all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(values, want))
 
 
 def _random_boxes(gen: torch.Generator, n: int, h: int, w: int) -> list[Tensor]:

@@ -14,13 +14,24 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
-from .common import add_model_options, add_run_options, load_model, print_error, slug
+from .common import (
+    ListOption,
+    add_model_options,
+    add_run_options,
+    load_model,
+    method_scales,
+    model_spec,
+    prepare,
+    print_error,
+    print_warning,
+    read_photos,
+    slug,
+)
+from .options import add_output_option, float_range, int_range, parse_list, size_limits
 
 __all__ = ["add_parser", "parse_focus", "run"]
 
@@ -33,12 +44,10 @@ def parse_focus(text: str) -> list[str]:
     Raises:
         ValueError: empty list or duplicates.
     """
-    items = [t.strip().lower() for t in text.split(",") if t.strip()]
-    if not items:
-        raise ValueError("--focus is empty; give e.g. cameras,gradcam,random,full.")
-    if len(set(items)) != len(items):
-        raise ValueError(f"--focus lists a source twice: {text!r}.")
-    return items
+    try:
+        return parse_list(text, what="--focus", lower=True)
+    except ValueError as err:
+        raise ValueError(f"{err}; give e.g. cameras,gradcam,random,full.") from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -51,14 +60,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
             "bundled photos (chelsea, coffee, rocket, motorcycle)."
         ),
     )
-    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or bundled photo names")
+    p.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="image files or bundled photo names (default: the four bundled)"
+    )
     p.add_argument(
         "--focus",
-        default="cameras,gradcam,random,full",
+        action=ListOption,
+        default=None,
         help="comma-separated focus sources: saliency method names (cameras, gradcam, …), random, full "
         "(default: cameras,gradcam,random,full)",
     )
-    p.add_argument("--area", type=float, default=0.1, help="fraction of pixels of each focus mask (default 0.1)")
+    p.add_argument(
+        "--area",
+        type=float_range(0.0, 1.0, lo_open=True),
+        default=0.1,
+        help="fraction of pixels of each focus mask, in (0, 1] (default 0.1)",
+    )
     p.add_argument("--norm", choices=("l2", "linf"), default="l2", help="attack norm (default l2)")
     p.add_argument(
         "--mode",
@@ -68,11 +85,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     add_model_options(p, layer_help="layer of the saliency methods (default: the model's)")
     p.add_argument("--method", choices=("pgd", "ifgsm"), default="pgd", help="attack (default pgd)")
-    p.add_argument("--steps", type=int, default=10, help="attack steps per budget (default 10)")
-    p.add_argument("--search-steps", type=int, default=8, help="bisection steps of the budget (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random masks (default 0)")
+    p.add_argument("--steps", type=int_range(1, 10000), default=10, help="attack steps per budget (default 10)")
+    p.add_argument(
+        "--search-steps", type=int_range(0, 64), default=8, help="bisection steps of the budget, 0..64 (default 8)"
+    )
+    p.add_argument("--seed", type=int_range(0, 2**63 - 1), default=0, help="seed of the random masks (default 0)")
     add_run_options(p)
-    p.add_argument("--out", default="attack_out", help="output folder (default: attack_out)")
+    add_output_option(p, "attack_out")
     p.add_argument("--no-figures", action="store_true", help="write only the table and the JSON")
     p.set_defaults(func=run)
 
@@ -89,22 +108,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .. import attacks, data, methods
+    from ..engine.state import ModelState
 
     try:
-        sources = parse_focus(args.focus)
+        sources = parse_focus(",".join(args.focus)) if args.focus else ["cameras", "gradcam", "random", "full"]
     except ValueError as err:
         _error(str(err))
         return 2
-    if not (isinstance(args.area, float) and 0 < args.area <= 1):
-        _error(f"--area must be in (0, 1], got {args.area}.")
-        return 2
-    if args.steps < 1 or args.search_steps < 0:
-        _error("--steps must be >= 1 and --search-steps >= 0.")
-        return 2
-    loaded = load_model(args, "attack")
-    if loaded is None:
-        return 2
-    device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
     failures = 0
     usable = []
     for s in sources:
@@ -120,37 +130,49 @@ def run(args: argparse.Namespace) -> int:
     if not usable:
         _error("no usable focus source.")
         return 2
+    spec = model_spec(args.model, "attack", args.device)
+    if spec is None:
+        return 2
+    limits = size_limits(args)
+    photos, bad = read_photos(
+        "attack",
+        list(args.images) or list(data.SAMPLES),
+        native_sizes=[spec.input_size],
+        square=args.square,
+        limits=limits,
+        scales=method_scales([methods.get(s) for s in usable if s not in BUILTIN], None),
+    )
+    failures += bad
+    if not photos:
+        _error("no readable image.")
+        return 2
 
+    loaded = load_model(args, "attack")
+    if loaded is None:
+        return 2
+    device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
     prep = loaded.preprocess
     lo = prep.normalize(torch.zeros(3, 1, 1)).flatten()
     hi = prep.normalize(torch.ones(3, 1, 1)).flatten()
     bounds = (lo.tolist(), hi.tolist())
 
-    names = list(args.images) or list(data.SAMPLES)
     prepared: list[tuple[str, Any]] = []
     clamped = 0
-    for name in names:
+    for item in photos:
         try:
-            if Path(name).exists():
-                item = loaded.prepare(name, square=args.square or None)
-            elif name.strip().lower() in data.SAMPLES:
-                item = loaded.prepare(data.sample_image(name), square=args.square or None)
-            else:
-                raise FileNotFoundError(f"no such file, and not a bundled photo ({', '.join(data.SAMPLES)})")
-        except (OSError, ValueError, TypeError) as err:
-            _error(f"{name}: cannot read image: {err}")
+            x = prepare(loaded, item, square=args.square, limits=limits).tensor
+        except ValueError as err:
+            _error(str(err))
             failures += 1
             continue
-        x = item.tensor.to(device)
         inside = torch.minimum(torch.maximum(x, lo.view(1, 3, 1, 1).to(x)), hi.view(1, 3, 1, 1).to(x))
         clamped += int((inside != x).sum())
-        prepared.append((name, inside))
+        prepared.append((item.name, inside))
     if not prepared:
         _error("no readable image.")
         return 2
 
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out = args.out
     groups: dict[tuple[int, ...], list[tuple[str, Any]]] = {}
     for name, x in prepared:
         groups.setdefault(tuple(x.shape[-2:]), []).append((name, x))
@@ -159,10 +181,10 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     for items in groups.values():
         batch = torch.cat([x for _, x in items])
-        with torch.no_grad():
-            labels = loaded.model(batch).argmax(dim=1)
-        group_names = [Path(n).stem if Path(n).exists() else n for n, _ in items]
+        group_names = [n for n, _ in items]
         try:
+            with torch.no_grad(), ModelState(loaded.model):
+                labels = loaded.model(batch).argmax(dim=1)
             cmp = attacks.compare_focus(
                 loaded.model,
                 batch,
@@ -184,16 +206,25 @@ def run(args: argparse.Namespace) -> int:
             _error(f"{', '.join(group_names)}: {err}")
             failures += len(items)
             continue
+        for source, sal in cmp.maps.items():
+            for i, name in enumerate(group_names):
+                if sal.dim() == 3 and _constant(sal[i : i + 1]):
+                    print_warning("attack", f"{name}: {source}: degenerate (constant) map, its focus is arbitrary")
         parts.append(cmp)
         if not args.no_figures:
             for i, stem in enumerate(group_names):
-                path = attacks.plot_focus_figure(
-                    cmp,
-                    i,
-                    batch,
-                    lambda t: prep.denormalize(t) / 255.0,
-                    out_dir / f"{_slug(stem)}_attack.png",
-                )
+                try:
+                    path = attacks.plot_focus_figure(
+                        cmp,
+                        i,
+                        batch,
+                        lambda t: prep.denormalize(t) / 255.0,
+                        out.create() / f"{_slug(stem)}_attack.png",
+                    )
+                except OSError as err:
+                    _error(f"{stem}: cannot write its figure: {err}")
+                    failures += 1
+                    continue
                 figures.append(path.name)
     if not parts:
         return 2
@@ -213,19 +244,29 @@ def run(args: argparse.Namespace) -> int:
         }
     )
     report["figures"] = figures
-    (out_dir / "attack.json").write_text(json.dumps(report, indent=2, allow_nan=False))
     header = (
         f"# cameras attack: {loaded.name}, norm {args.norm}, area {args.area}, mode {args.mode}, "
         f"{args.method} {args.steps} steps × (bracket + {args.search_steps} bisections), {total:.1f} s\n\n"
         "Untargeted: the class to leave is the model's top-1 on the clean photo. Norms are of the smallest fooling "
         "perturbation in the model's input space; medians over fooled images; L0 counts pixels.\n\n"
     )
-    (out_dir / "attack.md").write_text(header + table + "\n")
+    try:
+        out.write_json("attack.json", report)
+        out.write_text("attack.md", header + table + "\n")
+    except OSError as err:
+        _error(f"cannot write to {out.path}: {err}")
+        return 1
     print(table)
     rates = ", ".join(
         f"{row['source']} {row['fooled']}/{row['images']}"
         + ("" if math.isnan(row["median_l2"]) else f" (median L2 {row['median_l2']:.3g})")
         for row in merged.summary()
     )
-    print(f"fooled: {rates}; {total:.1f} s; wrote {out_dir}/attack.json, attack.md and {len(figures)} figure(s)")
+    print(f"fooled: {rates}; {total:.1f} s; wrote {out.path}/attack.json, attack.md and {len(figures)} figure(s)")
     return 1 if failures else 0
+
+
+def _constant(maps: Any) -> bool:
+    from ..engine.result import constant_maps
+
+    return bool(constant_maps(maps).all())

@@ -16,7 +16,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import add_model_options, add_run_options, print_error, split_list
+from .common import (
+    ListOption,
+    add_model_options,
+    add_run_options,
+    load_model,
+    method_scales,
+    model_spec,
+    print_error,
+    print_warning,
+    read_photos,
+    split_list,
+)
+from .options import add_output_option, fraction, int_range, resolutions_option, schedule_factors, size_limits
 
 __all__ = ["add_parser", "run", "split_list"]
 
@@ -28,38 +40,42 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         description=(
             "Compare saliency maps in one labelled grid. Several --classes: similar classes with contrast maps "
             "ReLU(A − B). Several --models: models side by side with the Spearman rank correlation of their maps. "
-            "Otherwise: methods side by side. With no IMAGE, uses the bundled chelsea photo."
+            "Otherwise: methods side by side. IMAGE is a file or a bundled photo name (chelsea, coffee, rocket, "
+            "motorcycle); default chelsea."
         ),
     )
     p.add_argument(
-        "image", nargs="?", default=None, metavar="IMAGE", help="image file or sample name (default chelsea)"
+        "image", nargs="?", default=None, metavar="IMAGE", help="image file or bundled photo name (default chelsea)"
     )
     p.add_argument(
         "--methods",
-        action="append",
+        action=ListOption,
         metavar="A,B,...",
         help="methods (registry names, e.g. cameras,gradcam,gradcam++,scorecam,ig); default: a CAM selection",
     )
     p.add_argument(
         "--classes",
-        action="append",
+        action=ListOption,
         metavar="C1,C2,...",
         help='classes as indices or ImageNet names, e.g. "tiger cat","Egyptian cat" (default: the top-1)',
     )
     p.add_argument(
         "--models",
-        action="append",
+        action=ListOption,
         metavar="M1,M2,...",
         help="models, e.g. efficientnet_lite0,efficientnet_lite1,efficientnet_lite2 (default: efficientnet_lite0)",
     )
     add_model_options(p, model=False, layer_help="dotted layer name (default: each model's default layer)")
     p.add_argument(
-        "--resolutions", default=None, help="scales for cameras and ms-* methods: '224,324', '1,1.5,2' or 'paper'"
+        "--resolutions",
+        type=resolutions_option,
+        default=None,
+        help="scales for cameras and ms-* methods: '224,324' (shorter side, px), '1,1.5,2' (factors) or 'paper'",
     )
     add_run_options(p)
-    p.add_argument("--out", default="cameras_out", help="output folder (default: cameras_out)")
-    p.add_argument("--alpha", type=float, default=0.5, help="opacity of the maps over the photo (default 0.5)")
-    p.add_argument("--dpi", type=int, default=120, help="resolution of the PNG (default 120)")
+    add_output_option(p, "cameras_out")
+    p.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the maps over the photo, 0..1 (default 0.5)")
+    p.add_argument("--dpi", type=int_range(1, 1200), default=120, help="resolution of the PNG, 1..1200 (default 120)")
     p.set_defaults(func=run)
 
 
@@ -67,65 +83,67 @@ def _error(message: str) -> None:
     print_error("compare", message)
 
 
-def _load_image(text: str | None) -> tuple[str, Any]:
-    from .. import data
-
-    if text is None:
-        return "chelsea", data.sample_image("chelsea")
-    if not Path(text).exists() and text.strip().lower() in data.SAMPLES:
-        return text.strip().lower(), data.sample_image(text)
-    from ..models import read_rgb
-
-    return Path(text).name, read_rgb(text)
-
-
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from .. import models
+    from .. import methods, models
     from ..viz.compare import DEFAULT_METHODS, compare_classes, compare_methods, compare_models
-    from .explain import parse_resolutions
 
-    method_names = split_list(args.methods)
-    class_names = split_list(args.classes)
-    model_names = split_list(args.models) or [models.DEFAULT_MODEL]
+    method_names = list(args.methods or [])
+    class_names = list(args.classes or [])
+    model_names = list(args.models or []) or [models.DEFAULT_MODEL]
     several = [
         n for n, v in (("--methods", method_names), ("--classes", class_names), ("--models", model_names)) if len(v) > 1
     ]
     if len(several) > 1:
         _error(f"compare one thing at a time: {' and '.join(several)} both list several items")
         return 2
-    if not 0.0 <= args.alpha <= 1.0:
-        _error(f"--alpha must be in [0, 1], got {args.alpha}")
-        return 2
-    try:
-        resolutions = parse_resolutions(args.resolutions)
-    except ValueError as err:
-        _error(f"bad --resolutions {args.resolutions!r}: {err}")
-        return 2
-    kwargs = {"*": {"resolutions": resolutions}} if resolutions is not None else None
     if len(model_names) > 1 and args.layer:
         _error("--layer applies to one model; with several --models each uses its default layer")
         return 2
     try:
-        from .. import methods
-
-        for name in method_names:
-            methods.get(name)
-        image_name, image = _load_image(args.image)
-    except (ValueError, TypeError, FileNotFoundError, OSError) as err:
+        classes = [methods.get(name) for name in method_names or DEFAULT_METHODS]
+        for c in class_names:
+            models.class_index(c)
+    except ValueError as err:
         _error(str(err))
         return 2
-    try:
-        device = torch.device(args.device)
-        loaded = [models.load(n, weights=args.weights, device=device) for n in model_names]
-    except (ValueError, RuntimeError, ImportError, OSError, KeyError) as err:
-        _error(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err))
+    specs = []
+    for name in model_names:
+        spec = model_spec(name, "compare", args.device)
+        if spec is None:
+            return 2
+        specs.append(spec)
+    sizes = {s.input_size for s in specs}
+    if args.resolutions is not None and isinstance(args.resolutions[0], int) and len(sizes) > 1:
+        _error(
+            "absolute --resolutions depend on each model's native size, and these models differ "
+            f"({', '.join(f'{s.name} {s.input_size}' for s in specs)}): give factors, e.g. 1,1.5,2.0"
+        )
         return 2
+    limits = size_limits(args)
+    photos, _ = read_photos(
+        "compare",
+        [args.image or "chelsea"],
+        native_sizes=[s.input_size for s in specs],
+        square=args.square,
+        limits=limits,
+        scales=method_scales(classes, schedule_factors(args.resolutions, specs[0].input_size)),
+    )
+    if not photos:
+        return 2
+    item = photos[0]
+    loaded = []
+    for name in model_names:
+        one = load_model(args, "compare", name)
+        if one is None:
+            return 2
+        loaded.append(one)
+    resolutions = schedule_factors(args.resolutions, loaded[0].preprocess.size)
+    kwargs = {"*": {"resolutions": resolutions}} if resolutions is not None else None
 
     start = time.perf_counter()
-    common: dict[str, Any] = {"method_kwargs": kwargs, "square": args.square, "image_name": image_name}
+    common: dict[str, Any] = {"method_kwargs": kwargs, "square": args.square, "image_name": Path(item.label).name}
     common["alpha"] = args.alpha
+    image = item.photo.rgb
     try:
         if len(loaded) > 1:
             view = compare_models(
@@ -145,7 +163,14 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as err:
         _error(str(err))
         return 1
-    png, sidecar = view.save(args.out, dpi=args.dpi)
+    for panel in view.panels:
+        if panel.degenerate:
+            print_warning("compare", f"{panel.method} on {panel.model}: degenerate (constant) map, drawn as zeros")
+    try:
+        png, sidecar = view.save(args.out.create(), stem=None, dpi=args.dpi)
+    except OSError as err:
+        _error(f"cannot write to {args.out.path}: {err}")
+        return 1
     _print_summary(view, time.perf_counter() - start)
     print(f"wrote {png} and {sidecar}")
     return 0
@@ -173,6 +198,6 @@ def _print_summary(view: Any, seconds: float) -> None:
         title = "Spearman rank correlation between models' maps" if view.view == "models" else "Spearman ρ"
         print(f"{title}:")
         for pair in view.spearman:
-            rho = "n/a" if pair["rho"] is None else f"{pair['rho']:.3f}"
+            rho = "undefined (a constant map)" if pair["rho"] is None else f"{pair['rho']:.3f}"
             print(f"  {pair['a']} vs {pair['b']}: {rho}")
     print(f"{view.view} view computed in {seconds:.1f} s")
