@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     failures = 0
     usable = []
+    unknown: list[str] = []
     for s in sources:
         if s in BUILTIN:
             usable.append(s)
@@ -125,11 +126,13 @@ def run(args: argparse.Namespace) -> int:
             methods.get(s)
             usable.append(s)
         except ValueError as err:
-            _error(f"focus {s!r}: {err}")
-            failures += 1
+            unknown.append(f"focus {s!r}: {err}")
     if not usable:
-        _error("no usable focus source.")
+        _error(f"no usable focus source ({'; '.join(unknown)})")
         return 2
+    for message in unknown:
+        _error(message)
+        failures += 1
     spec = model_spec(args.model, "attack", args.device)
     if spec is None:
         return 2
@@ -143,8 +146,7 @@ def run(args: argparse.Namespace) -> int:
         scales=method_scales([methods.get(s) for s in usable if s not in BUILTIN], None),
     )
     failures += bad
-    if not photos:
-        _error("no readable image.")
+    if not photos:  # each failure has had its error line
         return 2
 
     loaded = load_model(args, "attack")

@@ -280,7 +280,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         jobs_per_photo.append((item, anns))
     if not jobs_per_photo:
-        _error("nothing to evaluate")
+        if not failures:
+            _error("nothing to evaluate")
         return 2
 
     loaded = load_model(args, "evaluate")

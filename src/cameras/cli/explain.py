@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .. import methods, models
+    from ..engine.result import constant_maps
     from ..viz.overlay import label_banner, overlay
 
     if args.classes and args.top_k > 1:
@@ -145,8 +146,7 @@ def run(args: argparse.Namespace) -> int:
         limits=limits,
         scales=method_scales([method_cls], schedule_factors(args.resolutions, spec.input_size)),
     )
-    if not photos:
-        _error("no usable image")
+    if not photos:  # each failure has had its error line
         return 2
 
     loaded = load_model(args, "explain")
@@ -198,7 +198,10 @@ def run(args: argparse.Namespace) -> int:
             cls = int(tg[0, k])
             name = labels[cls] if cls < len(labels) else str(cls)
             prob = float(pr[0, k])
-            degenerate = bool(flat[0, k])
+            # constant at the model's resolution, or on the photo's pixels (a 1×1 photo shows nothing either)
+            degenerate = bool(flat[0, k]) or bool(constant_maps(torch.from_numpy(maps[k])))
+            if degenerate:
+                maps[k] = 0.0
             kept_sizes = [list(s) for s, keep in zip(result.resolutions, kept[0, k].tolist()) if keep]
             base = f"{item.name}_{k + 1}_{_slug(name)}" if sal.shape[1] > 1 or class_ids else item.name
             warnings = [f"photo: {n}" for n in item.photo.notes]
