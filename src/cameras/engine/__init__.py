@@ -5,7 +5,7 @@ Every saliency method in :mod:`cameras.methods` is a thin rule on top of these p
 
 from .accumulate import Recording, ScaleRecord, record_scales
 from .fuse import ChannelRule, cameras_rule, fuse, minmax_normalize
-from .result import Result
+from .result import Result, constant_maps
 from .scales import PAPER_FACTORS, PAPER_RESOLUTIONS, resize, schedule
 from .state import ModelState, eval_mode
 from .tap import LayerNotReachedError, LayerReusedError, LayerTap, TapOutput, extract_logits, resolve_layer
@@ -23,6 +23,7 @@ __all__ = [
     "ScaleRecord",
     "TapOutput",
     "cameras_rule",
+    "constant_maps",
     "eval_mode",
     "extract_logits",
     "fuse",
