@@ -137,17 +137,19 @@ def load_model(args: argparse.Namespace, command: str, name: str | None = None) 
 
 
 def method_scales(
-    classes: Sequence[type], resolutions: Sequence[int | float] | None
+    classes: Sequence[type], resolutions: Sequence[int | float] | None, *, only: Sequence[str] | None = None
 ) -> Callable[[tuple[int, int]], list[tuple[int, int]]]:
-    """The input sizes the methods ``classes`` will run on an input of (h, w): the schedule (``resolutions``, or the
-    method's own default) for multi-scale methods, the input itself for the others. For :func:`read_photos`."""
+    """The input sizes the methods ``classes`` will run on an input of (h, w), for :func:`read_photos`: the input
+    itself, plus for each multi-scale method its schedule — ``resolutions`` if it applies to the method (to every
+    one, or only to those whose registry name is in ``only``), else the method's own default."""
     from ..engine.scales import schedule
 
     def sizes(input_hw: tuple[int, int]) -> list[tuple[int, int]]:
         out = [input_hw]
         for cls in classes:
             if "resolutions" in inspect.signature(cls).parameters:
-                own = resolutions if resolutions is not None else getattr(cls, "default_resolutions", None)
+                given = resolutions if only is None or getattr(cls, "name", None) in only else None
+                own = given if given is not None else getattr(cls, "default_resolutions", None)
                 out.extend(schedule(own, input_hw))
         return out
 

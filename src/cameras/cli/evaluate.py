@@ -250,12 +250,7 @@ def run(args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     limits = size_limits(args)
-    cameras_only = [c for c in classes if c.name == "cameras"]
-    others = [c for c in classes if c.name != "cameras"]
-
-    def scales(hw: tuple[int, int]) -> list[tuple[int, int]]:
-        pre = schedule_factors(args.resolutions, spec.input_size)
-        return method_scales(cameras_only, pre)(hw) + method_scales(others, None)(hw)
+    scales = method_scales(classes, schedule_factors(args.resolutions, spec.input_size), only=["cameras"])
 
     names = list(annotations)
     photos, failures = read_photos(
