@@ -203,3 +203,12 @@ def test_fixed_size_models_say_so_and_how_to_build_them() -> None:
     assert cameras.GradCAM(tv, layer=layer)(torch.randn(1, 3, 32, 32)).saliency.shape == (1, 32, 32)
     with pytest.raises(ValueError, match=r"VisionTransformer takes only 32×32 inputs, got 48×48"):
         cameras.GradCAM(tv, layer=layer)(torch.randn(1, 3, 48, 48))
+
+
+def test_compiled_model_on_tokens_equals_eager() -> None:
+    """The hook reads only a context prepared before the pass, so torch.compile traces token layers too."""
+    model = tiny_vit(8)
+    x = torch.randn(1, 3, 64, 56)
+    eager = cameras.CAMERAS(model, layer="blocks.0.norm1", resolutions=[1.0, 1.5])(x, [2])
+    compiled = cameras.CAMERAS(model, layer="blocks.0.norm1", resolutions=[1.0, 1.5], compile="aot_eager")(x, [2])
+    assert (eager.saliency - compiled.saliency).abs().max().item() <= 1e-5

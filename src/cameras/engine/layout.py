@@ -55,11 +55,26 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TapContext:
-    """What a layout may need besides the output: the model, the tapped layer's name and the input's (H, W)."""
+    """What a layout may need besides the output, read from the model before each forward pass (the hook itself
+    never touches the model, so that ``torch.compile`` can trace it).
 
-    model: nn.Module
+    Attributes:
+        layer: the tapped layer's dotted name (for messages).
+        input_size: (H, W) of the input of this pass.
+        patch_grid: the model's patch grid at that size (:func:`patch_grid`), or ``None`` (no patch embedding).
+        prefix_tokens: the model's prefix-token count (timm's ``num_prefix_tokens``; 1 for torchvision ViTs), or
+            ``None`` when it has none.
+    """
+
     layer: str
     input_size: tuple[int, int]
+    patch_grid: tuple[int, int] | None = None
+    prefix_tokens: int | None = None
+
+    @classmethod
+    def of(cls, model: nn.Module, layer: str, input_size: tuple[int, int]) -> TapContext:
+        """The context of one pass of ``model`` at ``input_size``."""
+        return cls(layer, input_size, patch_grid(model, input_size), _prefix_tokens(model))
 
 
 class Layout(abc.ABC):
@@ -202,7 +217,7 @@ class TokenLayout(Layout):
     Example:
         >>> import torch
         >>> lay = TokenLayout(prefix=1, grid=(2, 3))
-        >>> ctx = TapContext(torch.nn.Identity(), "blocks.0", (32, 48))
+        >>> ctx = TapContext("blocks.0", (32, 48))
         >>> lay.to_maps(torch.arange(14.0).reshape(1, 7, 2), ctx)[0, 0]
         tensor([[ 2.,  4.,  6.],
                 [ 8., 10., 12.]])
@@ -225,21 +240,19 @@ class TokenLayout(Layout):
 
     def _grid(self, tokens: int, ctx: TapContext) -> tuple[tuple[int, int], int, str]:
         """(grid, prefix, where the grid came from)."""
-        prefix = self.prefix if self.prefix is not None else _prefix_tokens(ctx.model)
+        prefix = self.prefix if self.prefix is not None else ctx.prefix_tokens
         if callable(self.grid):
             grid, origin = _pair(self.grid(ctx.input_size)), "the grid callable"
         elif self.grid is not None:
             grid, origin = self.grid, "grid="
+        elif ctx.patch_grid is not None:
+            grid, origin = ctx.patch_grid, "the model's patch embedding"
         else:
-            found = patch_grid(ctx.model, ctx.input_size)
-            if found is not None:
-                grid, origin = found, "the model's patch embedding"
-            else:
-                prefix = prefix or 0
-                n = tokens - prefix
-                height, width = ctx.input_size
-                h = max(1, round(math.sqrt(max(n, 0) * height / width)))
-                grid, origin = (h, max(1, n // h)), "the input's aspect ratio (no patch embedding found)"
+            prefix = prefix or 0
+            n = tokens - prefix
+            height, width = ctx.input_size
+            h = max(1, round(math.sqrt(max(n, 0) * height / width)))
+            grid, origin = (h, max(1, n // h)), "the input's aspect ratio (no patch embedding found)"
         if prefix is None:
             prefix = tokens - grid[0] * grid[1]
         return grid, prefix, origin

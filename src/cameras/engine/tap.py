@@ -150,7 +150,7 @@ class LayerTap:
         self.name, self.module = resolve_layer(model, layer)
         self.eval_mode = eval_mode
         self.layout: Layout = resolve_layout(reshape, model)
-        self._input_size = (0, 0)
+        self._context = TapContext(self.name, (0, 0))
         self._handle: torch.utils.hooks.RemovableHandle | None = None
         self._saved_training: list[tuple[nn.Module, bool]] = []
         self._saved_requires_grad: list[tuple[nn.Parameter, bool]] = []
@@ -208,7 +208,7 @@ class LayerTap:
             raise TypeError(
                 f"Layer {self.name!r} returned {type(output).__name__}; the tap needs a single tensor output."
             )
-        ctx = TapContext(self.model, self.name, self._input_size)
+        ctx = self._context
         leaf = self.layout.to_maps(output, ctx).detach()  # (B, C, h, w); raises for outputs of another layout
         self._leaf = leaf
         if not self._want_grad:
@@ -238,8 +238,9 @@ class LayerTap:
             raise RuntimeError("LayerTap.forward must be called inside `with LayerTap(...) as tap:`.")
         if torch.is_inference_mode_enabled() and grad:
             raise RuntimeError("Saliency needs gradients: call it outside torch.inference_mode().")
-        self._input_size = (int(images.shape[-2]), int(images.shape[-1]))
-        check_input_size(self.model, self._input_size)
+        size = (int(images.shape[-2]), int(images.shape[-1]))
+        check_input_size(self.model, size)
+        self._context = TapContext.of(self.model, self.name, size)
         self._calls = 0
         self._leaf = None
         self._want_grad = grad
