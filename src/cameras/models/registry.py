@@ -360,7 +360,10 @@ def _canonical(name: str) -> str:
         return squashed[key]
     close = difflib.get_close_matches(key, list(squashed), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(squashed[c]) for c in close)}?" if close else ""
-    raise ValueError(f"Unknown model {name!r}.{hint} Available: {', '.join(_SPECS)}.")
+    raise ValueError(
+        f"Unknown model {name!r}.{hint} Available: {', '.join(_SPECS)}; and any timm architecture as 'timm:NAME' "
+        "(cameras[timm])."
+    )
 
 
 def _weights_kind(weights: Weights) -> Literal["default", "none", "path"]:
