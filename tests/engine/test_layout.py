@@ -74,6 +74,30 @@ def test_swin_channels_last_maps(layer: str) -> None:
     assert torch.allclose(g[:, 0], nhwc_to_nchw(grad, (64, 96)), atol=1e-7, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("net", "layer", "layout", "grid"),
+    [
+        ("swin", "norm", "nhwc", (2, 3)),
+        ("swin", "layers.1", "nhwc", (8, 12)),
+        ("swin", "patch_embed", "nhwc", (16, 24)),
+        ("vit", "patch_embed", "nhwc", (8, 12)),  # timm's dynamic patch embedding outputs (B, h, w, C)
+        ("vit", "patch_embed.proj", "nchw", (8, 12)),  # the convolution inside it (B, C, h, w)
+    ],
+)
+def test_auto_layout_tells_channels_last_maps_by_the_patch_grid(
+    net: str, layer: str, layout: str, grid: tuple[int, int]
+) -> None:
+    model = tiny_swin(9) if net == "swin" else tiny_vit(9)
+    x = torch.randn(1, 3, 64, 96)
+    results = []
+    for reshape in (None, layout):
+        with LayerTap(model, layer, reshape=reshape) as tap:
+            out = tap.forward(x)
+            results.append((out.activations.detach(), LayerTap.gradient(out, torch.tensor([[1]]))))
+    assert results[0][0].shape[-2:] == grid
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
 def test_callable_reshape_equals_the_token_layout() -> None:
     """A pytorch-grad-cam style reshape (a rearrangement of the tokens) gives the same A and G through the
     vector-Jacobian rebuild as the built-in token layout."""

@@ -16,8 +16,9 @@ of :class:`~cameras.engine.tap.LayerTap`):
 
 * ``None``: the model's ``cameras_default_reshape`` (set by :func:`cameras.models.load` for timm models), else
   ``"auto"``;
-* ``"auto"``: 4-D outputs are (B, C, h, w) maps, 3-D outputs are tokens (:class:`TokenLayout` with the model's
-  prefix count and patch grid); anything else is an error;
+* ``"auto"``: 3-D outputs are tokens (:class:`TokenLayout` with the model's prefix count and patch grid), 4-D
+  outputs (B, C, h, w) maps, or channels-last maps when their dims 1–2 lie on the model's patch grid (Swin stages,
+  timm's dynamic patch embeddings; see :class:`AutoLayout`); anything else is an error;
 * ``"nchw"``: (B, C, h, w) only; ``"tokens"``: :class:`TokenLayout()`; ``"nhwc"``: channels-last (B, H, W, C);
 * a :class:`Layout` instance (e.g. ``TokenLayout(prefix=1, grid=(14, 14))``);
 * a callable ``reshape(output, input_size) -> (B, C, h, w)`` for anything else. It must *rearrange* the output
@@ -316,17 +317,35 @@ class FunctionLayout(Layout):
         return f"FunctionLayout({getattr(self.fn, '__name__', repr(self.fn))})"
 
 
+def _on_patch_grid(dims: tuple[int, int], grid: tuple[int, int]) -> bool:
+    """``dims`` is the patch grid or the grid halved k ≥ 1 times, rounded up (a hierarchical stage of it)."""
+    h, w = grid
+    while True:
+        if dims == (h, w):
+            return True
+        if h == 1 and w == 1:
+            return False
+        h, w = -(-h // 2), -(-w // 2)
+
+
 class AutoLayout(Layout):
-    """(B, C, h, w) maps as they are, (B, N, C) tokens through :class:`TokenLayout` (the model's prefix tokens and
-    patch grid); any other rank is an error. Channels-last maps cannot be told from (B, C, h, w) by their shape: they
-    need ``reshape="nhwc"`` (which :func:`cameras.models.load` attaches to Swin models)."""
+    """(B, N, C) tokens through :class:`TokenLayout` (the model's prefix tokens and patch grid); 4-D outputs are
+    (B, C, h, w) maps, except in a model with a patch embedding, where an output whose dims 1–2 (and not dims 2–3) are
+    the patch grid at this input size, or that grid halved k times (rounded up), is channels-last (B, H, W, C): timm's
+    dynamic patch embeddings and Swin's stages. Any other rank is an error. Channels-last maps of models without a
+    patch embedding (the inner norms of timm's ConvNeXt blocks) need ``reshape="nhwc"``."""
 
     name = "auto"
     _spatial: ClassVar[SpatialLayout] = SpatialLayout()
+    _channels_last: ClassVar[ChannelsLastLayout] = ChannelsLastLayout()
     _tokens: ClassVar[TokenLayout] = TokenLayout()
 
     def _pick(self, output: Tensor, ctx: TapContext) -> Layout:
         if output.dim() == 4:
+            grid = ctx.patch_grid
+            _, d1, d2, d3 = (int(v) for v in output.shape)
+            if grid is not None and _on_patch_grid((d1, d2), grid) and not _on_patch_grid((d2, d3), grid):
+                return self._channels_last
             return self._spatial
         if output.dim() == 3:
             return self._tokens

@@ -167,7 +167,8 @@ class Explainer(abc.ABC):
         layer: dotted name or module of the layer to explain (for layer-based methods).
         reshape: the layer output's layout (layer-based methods; :mod:`cameras.engine.layout`): ``None`` (the
             model's ``cameras_default_reshape``, set by :func:`cameras.models.load` for timm models; else
-            (B, C, h, w) maps and Vision Transformer tokens (B, N, C) with the model's prefix tokens and patch grid),
+            ``"auto"``: (B, C, h, w) maps, Vision Transformer tokens (B, N, C) with the model's prefix tokens and
+            patch grid, and channels-last maps on a patch model's grid),
             ``"nchw"``, ``"tokens"``, ``"nhwc"`` (Swin's channels-last maps), a
             :class:`~cameras.engine.layout.TokenLayout`, or a callable ``(output, input_size) -> (B, C, h, w)``.
     """
