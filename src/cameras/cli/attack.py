@@ -137,13 +137,14 @@ def run(args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     limits = size_limits(args)
+    scales = method_scales([methods.get(s) for s in usable if s not in BUILTIN], None)
     photos, bad = read_photos(
         "attack",
         list(args.images) or list(data.SAMPLES),
         native_sizes=[spec.input_size],
         square=args.square,
         limits=limits,
-        scales=method_scales([methods.get(s) for s in usable if s not in BUILTIN], None),
+        scales=scales,
     )
     failures += bad
     if not photos:  # each failure has had its error line
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     clamped = 0
     for item in photos:
         try:
-            x = prepare(loaded, item, square=args.square, limits=limits).tensor
+            x = prepare(loaded, item, square=args.square, limits=limits, scales=scales).tensor
         except ValueError as err:
             _error(str(err))
             failures += 1

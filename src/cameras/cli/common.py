@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "InputPhoto",
     "ListOption",
+    "NativeSpec",
     "Parser",
     "add_model_options",
     "add_run_options",
@@ -103,9 +104,32 @@ def print_warning(command: str, message: str) -> None:
     print(f"cameras {command}: warning: {text}", file=sys.stderr)
 
 
-def model_spec(name: str | None, command: str, device: str | None = None) -> ModelSpec | None:
+@dataclass(frozen=True)
+class NativeSpec:
+    """What a command knows about a model before loading it.
+
+    Attributes:
+        name: the name as given (``"efficientnet_lite0"``, ``"timm:vit_base_patch16_224"``).
+        input_size: its native resolution (shorter side of the input), or ``None`` when it is only known once the
+            model is built (``timm:`` models, whose data config comes with the model); the inputs are then checked
+            after loading, by :func:`prepare`.
+    """
+
+    name: str
+    input_size: int | None
+
+    def factors(self, resolutions: Sequence[int | float] | None) -> list[float] | None:
+        """:func:`cameras.cli.options.schedule_factors` for this model's native size (for the checks before
+        loading; unused when the size is not known yet)."""
+        from .options import schedule_factors
+
+        return schedule_factors(resolutions, self.input_size or 1)
+
+
+def model_spec(name: str | None, command: str, device: str | None = None) -> NativeSpec | None:
     """The registry entry of ``--model`` (default: the bundled model), without loading anything, after checking that
-    ``device`` (``--device``) exists on this machine; on a problem one error line and ``None``."""
+    ``device`` (``--device``) exists on this machine; on a problem (an unknown name, a missing device) one error line
+    and ``None``."""
     from .. import models
     from .options import device_problem
 
@@ -113,11 +137,15 @@ def model_spec(name: str | None, command: str, device: str | None = None) -> Mod
     if problem is not None:
         print_error(command, problem)
         return None
+    given = name or models.DEFAULT_MODEL
+    if given.strip().lower().startswith("timm:"):
+        return NativeSpec(given, None)
     try:
-        return models.info(name or models.DEFAULT_MODEL)
+        spec: ModelSpec = models.info(given)
     except (ValueError, TypeError) as err:
         print_error(command, str(err))
         return None
+    return NativeSpec(given, spec.input_size)
 
 
 def load_model(args: argparse.Namespace, command: str, name: str | None = None) -> LoadedModel | None:
@@ -177,7 +205,7 @@ def read_photos(
     command: str,
     sources: Sequence[Any],
     *,
-    native_sizes: Sequence[int],
+    native_sizes: Sequence[int | None],
     square: bool,
     limits: SizeLimits,
     scales: Callable[[tuple[int, int]], list[tuple[int, int]]] | None = None,
@@ -193,7 +221,8 @@ def read_photos(
     Args:
         command: for the error lines.
         sources: paths, bundled names or arrays.
-        native_sizes: the models' native resolutions (:attr:`cameras.models.ModelSpec.input_size`).
+        native_sizes: the models' native resolutions (:attr:`NativeSpec.input_size`; ``None``: checked later, by
+            :func:`prepare`).
         square: the ``--square`` option.
         limits: the bounds (:func:`cameras.cli.options.size_limits`).
         scales: the sizes an explainer runs on an input (:func:`method_scales`); ``None``: only the input.
@@ -205,7 +234,7 @@ def read_photos(
     from ..io import ImageError, load_image
     from ..models import Preprocess
 
-    preps = [Preprocess(size=int(n)) for n in native_sizes]
+    preps = [Preprocess(size=int(n)) for n in native_sizes if n is not None]
     good: list[InputPhoto] = []
     failures = 0
     used: set[str] = set()
@@ -215,7 +244,7 @@ def read_photos(
             photo = load_image(source, limits=limits)
             inputs = []
             for prep in preps:
-                hw = prep.input_size_for(photo.size, square=square)
+                hw = prep.input_size_for(photo.size, square=True if square else None)
                 limits.check_input(photo.size, hw, label)
                 if scales is not None:
                     try:
@@ -237,9 +266,30 @@ def read_photos(
     return good, failures
 
 
-def prepare(loaded: LoadedModel, item: InputPhoto, *, square: bool, limits: SizeLimits) -> PreparedImage:
-    """The model input of a photo read by :func:`read_photos`, on the model's device."""
-    return loaded.preprocess(item.photo.rgb, square=square, device=loaded.device, limits=limits)
+def prepare(
+    loaded: LoadedModel,
+    item: InputPhoto,
+    *,
+    square: bool,
+    limits: SizeLimits,
+    scales: Callable[[tuple[int, int]], list[tuple[int, int]]] | None = None,
+) -> PreparedImage:
+    """The model input of a photo read by :func:`read_photos`, on the model's device, checked against ``limits``
+    with the loaded model's own preprocessing (the input, and every scale ``scales(input)`` runs).
+
+    Raises:
+        cameras.io.ImageError: over a bound (:class:`cameras.io.SizeLimitError`).
+    """
+    from ..io import ImageError
+
+    prepared = loaded.preprocess(item.photo.rgb, square=True if square else None, device=loaded.device, limits=limits)
+    if scales is not None:
+        try:
+            sizes = scales(prepared.input_size)
+        except ValueError as err:
+            raise ImageError(f"{item.label}: {err}") from err
+        limits.check_scales(sizes, item.label)
+    return prepared
 
 
 def slug(text: str, fallback: str = "item") -> str:

@@ -12,6 +12,7 @@ Example: ``cameras compare --classes "tiger cat","Egyptian cat"`` (on the bundle
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from .common import (
     load_model,
     method_scales,
     model_spec,
+    prepare,
     print_error,
     print_warning,
     read_photos,
@@ -85,6 +87,7 @@ def _error(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import methods, models
+    from ..io import ImageError
     from ..viz.compare import DEFAULT_METHODS, compare_classes, compare_methods, compare_models
 
     method_names = list(args.methods or [])
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         native_sizes=[s.input_size for s in specs],
         square=args.square,
         limits=limits,
-        scales=method_scales(classes, schedule_factors(args.resolutions, specs[0].input_size)),
+        scales=method_scales(classes, specs[0].factors(args.resolutions)),
     )
     if not photos:
         return 2
@@ -139,6 +142,14 @@ def run(args: argparse.Namespace) -> int:
         loaded.append(one)
     resolutions = schedule_factors(args.resolutions, loaded[0].preprocess.size)
     kwargs = {"*": {"resolutions": resolutions}} if resolutions is not None else None
+    scales = method_scales(classes, resolutions)
+    try:
+        for i, one in enumerate(loaded):  # the checks with each model's own preprocessing, and its bounds
+            prepare(one, item, square=args.square, limits=limits, scales=scales)
+            loaded[i] = dataclasses.replace(one, preprocess=dataclasses.replace(one.preprocess, limits=limits))
+    except ImageError as err:
+        _error(str(err))
+        return 2
 
     start = time.perf_counter()
     common: dict[str, Any] = {"method_kwargs": kwargs, "square": args.square, "image_name": Path(item.label).name}

@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     limits = size_limits(args)
-    scales = method_scales(classes, schedule_factors(args.resolutions, spec.input_size), only=["cameras"])
+    scales = method_scales(classes, spec.factors(args.resolutions), only=["cameras"])
 
     names = list(annotations)
     photos, failures = read_photos(
@@ -284,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     layer = args.layer or loaded.layer
     resolutions = schedule_factors(args.resolutions, loaded.preprocess.size)
+    scales = method_scales(classes, resolutions, only=["cameras"])
     explainers: dict[str, Callable[..., Any]] = {}
     for cls, name in zip(classes, method_names):
         try:
@@ -298,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
     for item, anns in tqdm(jobs_per_photo, desc="images", unit="img", disable=args.no_progress):
         fname = item.label
         try:
-            prepared = prepare(loaded, item, square=args.square, limits=limits)
+            prepared = prepare(loaded, item, square=args.square, limits=limits, scales=scales)
         except ValueError as err:
             _error(str(err))
             failures += 1

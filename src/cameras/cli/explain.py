@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import methods, models
     from ..engine.result import constant_maps
+    from ..io import ImageError
     from ..viz.overlay import label_banner, overlay
 
     if args.classes and args.top_k > 1:
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         native_sizes=[spec.input_size],
         square=args.square,
         limits=limits,
-        scales=method_scales([method_cls], schedule_factors(args.resolutions, spec.input_size)),
+        scales=method_scales([method_cls], spec.factors(args.resolutions)),
     )
     if not photos:  # each failure has had its error line
         return 2
@@ -156,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
     labels = loaded.labels
     layer = args.layer or loaded.layer
     resolutions = schedule_factors(args.resolutions, loaded.preprocess.size)
+    scales = method_scales([method_cls], resolutions)
     kwargs: dict[str, Any] = {"resolutions": resolutions} if accepts else {}
     if args.precision != "fp32":
         kwargs["dtype"] = {"bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
@@ -170,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(photos, desc="images", unit="img", disable=args.no_progress or len(photos) < 2)
     for item in bar:
         try:
-            prepared = prepare(loaded, item, square=args.square, limits=limits)
+            prepared = prepare(loaded, item, square=args.square, limits=limits, scales=scales)
             x = prepared.tensor
             targets = torch.tensor([class_ids], dtype=torch.long, device=x.device) if class_ids else None
             start = time.perf_counter()
@@ -181,6 +183,10 @@ def run(args: argparse.Namespace) -> int:
             else:
                 result = explainer(x)
             seconds = time.perf_counter() - start
+        except ImageError as err:  # over a size bound with the loaded model's own preprocessing
+            _error(str(err))
+            failures += 1
+            continue
         except (ValueError, RuntimeError, TypeError) as err:
             _error(f"{item.label}: {err}")
             failures += 1

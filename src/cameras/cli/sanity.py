@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     limits = size_limits(args)
-    scales = method_scales(classes, schedule_factors(args.resolutions, spec.input_size), only=["cameras"])
+    scales = method_scales(classes, spec.factors(args.resolutions), only=["cameras"])
 
     photos, _ = read_photos(
         "sanity", [args.image], native_sizes=[spec.input_size], square=args.square, limits=limits, scales=scales
@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     layer = args.layer or loaded.layer
     resolutions = schedule_factors(args.resolutions, loaded.preprocess.size)
+    scales = method_scales(classes, resolutions, only=["cameras"])
     factories: dict[str, Callable[[nn.Module], Any]] = {}
     for cls, name in zip(classes, names):
         kwargs: dict[str, Any] = {"resolutions": resolutions} if cls.name == "cameras" else {}
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
         factories[cls.name or name] = factory
     try:
-        prepared = prepare(loaded, item, square=args.square, limits=limits)
+        prepared = prepare(loaded, item, square=args.square, limits=limits, scales=scales)
         x = prepared.tensor
         blocks = list(args.blocks) if args.blocks else default_blocks(loaded.model, x)
         if args.max_steps is not None:

@@ -5,6 +5,7 @@ Every saliency method in :mod:`cameras.methods` is a thin rule on top of these p
 
 from .accumulate import Recording, ScaleRecord, record_scales
 from .fuse import ChannelRule, cameras_rule, fuse, minmax_normalize
+from .layout import ChannelsLastLayout, FunctionLayout, Layout, Reshape, SpatialLayout, TokenLayout, resolve_layout
 from .result import Result, constant_maps
 from .scales import PAPER_FACTORS, PAPER_RESOLUTIONS, resize, schedule
 from .state import ModelState, eval_mode
@@ -14,14 +15,20 @@ __all__ = [
     "PAPER_FACTORS",
     "PAPER_RESOLUTIONS",
     "ChannelRule",
+    "ChannelsLastLayout",
+    "FunctionLayout",
     "LayerNotReachedError",
     "LayerReusedError",
     "LayerTap",
+    "Layout",
     "ModelState",
     "Recording",
+    "Reshape",
     "Result",
     "ScaleRecord",
+    "SpatialLayout",
     "TapOutput",
+    "TokenLayout",
     "cameras_rule",
     "constant_maps",
     "eval_mode",
@@ -31,5 +38,6 @@ __all__ = [
     "record_scales",
     "resize",
     "resolve_layer",
+    "resolve_layout",
     "schedule",
 ]
