@@ -4,6 +4,7 @@ Every saliency method in :mod:`cameras.methods` is a thin rule on top of these p
 """
 
 from .accumulate import Recording, ScaleRecord, record_scales
+from .contrast import Contrast, class_scores
 from .fuse import ChannelRule, cameras_rule, fuse, minmax_normalize
 from .result import Result
 from .scales import PAPER_FACTORS, PAPER_RESOLUTIONS, resize, schedule
@@ -13,6 +14,7 @@ __all__ = [
     "PAPER_FACTORS",
     "PAPER_RESOLUTIONS",
     "ChannelRule",
+    "Contrast",
     "LayerNotReachedError",
     "LayerReusedError",
     "LayerTap",
@@ -21,6 +23,7 @@ __all__ = [
     "ScaleRecord",
     "TapOutput",
     "cameras_rule",
+    "class_scores",
     "extract_logits",
     "fuse",
     "minmax_normalize",
