@@ -287,9 +287,11 @@ def compare_classes(
     With ``contrastive=True`` the second row holds instead each class's contrastive map: the method's map of the
     score :math:`y_k - \\gamma\\,\\mathrm{mean}_{j \\ne k}\\, y_j` (``contrast=``, one call with (1, K, K−1) rivals),
     normalised to [0, 1] like the maps and drawn on their colour scale. ``spearman`` then holds the rank correlation
-    of every pair of classes in both forms (``"form"``: ``"plain"`` and ``"contrastive"``): a high plain ρ with a low
-    contrastive ρ says that the classes look alike to the method but that the model's reasons to prefer one over the
-    other lie in different pixels.
+    of every pair of classes in both forms (``"form"``: ``"plain"`` and ``"contrastive"``). A plain ρ near 1 says
+    that the method shows the same pixels for both classes. Read the contrastive ρ with care: for two classes,
+    γ = 1 and a method linear in the gradient (CAMERAS, Grad-CAM, HiResCAM, XGrad-CAM), the two contrastive scores
+    are exact opposites, so the maps before the ReLU are too, their supports are disjoint and ρ is negative by
+    construction. The pictures and the peaks (and ``cameras evaluate``'s ``discrimination``) say more than the sign.
 
     Args:
         loaded: the model.
@@ -321,11 +323,7 @@ def compare_classes(
     prepared = _prepare(loaded, image, square)
     label = method_label(method)
     head = f"{label}\n{loaded.name}"
-    maps = _panels(loaded, prepared, method, ids, layer, method_kwargs, head)
-    if contrastive:
-        second = _panels(loaded, prepared, method, ids, layer, method_kwargs, head, against=_others(ids), gamma=gamma)
-    else:
-        second = _relu_contrasts(maps)
+    maps, second = _class_rows(loaded, prepared, method, ids, layer, method_kwargs, head, contrastive, gamma)
     pairs = _class_pairs(maps, second)
     info = _info(image_name, [loaded], prepared, layer)
     info["method"] = maps[0].method
@@ -406,13 +404,7 @@ def compare_class_grid(
             label = method_label(method)
             row = label if len(models) == 1 else loaded.name if len(methods) == 1 else f"{label} · {loaded.name}"
             head = row
-            maps = _panels(loaded, prepared, method, ids, layer, method_kwargs, head)
-            if contrastive:
-                second = _panels(
-                    loaded, prepared, method, ids, layer, method_kwargs, head, against=_others(ids), gamma=gamma
-                )
-            else:
-                second = _relu_contrasts(maps)
+            maps, second = _class_rows(loaded, prepared, method, ids, layer, method_kwargs, head, contrastive, gamma)
             for p in (*maps, *second):
                 p.row = row
             rows.append((row, [*maps, *second]))
@@ -639,6 +631,25 @@ def _check_gamma(gamma: float, contrastive: bool) -> None:
 def _others(ids: list[int]) -> list[list[int]]:
     """For each class, the other classes (its rivals in a contrastive view)."""
     return [[j for j in ids if j != i] for i in ids]
+
+
+def _class_rows(
+    loaded: ModelLike,
+    prepared: Any,
+    method: MethodSpec,
+    ids: list[int],
+    layer: str | None,
+    method_kwargs: Mapping[str, Mapping[str, Any]] | None,
+    head: str,
+    contrastive: bool,
+    gamma: float,
+) -> tuple[list[Panel], list[Panel]]:
+    """The class maps of one method and model, and their contrasts: the contrastive maps of each class against the
+    others (``contrastive``) or the ``ReLU`` differences of the maps."""
+    maps = _panels(loaded, prepared, method, ids, layer, method_kwargs, head)
+    if contrastive:
+        return maps, _panels(loaded, prepared, method, ids, layer, method_kwargs, head, _others(ids), gamma)
+    return maps, _relu_contrasts(maps)
 
 
 def _relu_contrasts(maps: list[Panel]) -> list[Panel]:
