@@ -91,6 +91,23 @@ def test_cameras_equals_the_wrapped_model() -> None:
     _nonzero(out.saliency)
 
 
+def test_cameras_on_vit_tokens_equals_the_wrapped_model() -> None:
+    """The contrast is on the score side, so it composes with the token layouts of the tap (a timm ViT)."""
+    from ..engine.timm_nets import tiny_vit, vit_tokens_to_grid
+
+    model, to_grid = tiny_vit(11), vit_tokens_to_grid(8, 1)
+    x = torch.randn(2, 3, 64, 72)
+    sizes = schedule([1.0, 1.4], (64, 72))
+    out = cameras.CAMERAS(model, layer="blocks.0.norm1", resolutions=[1.0, 1.4])(x, TARGETS, contrast=_rivals_tensor())
+    for b, (c, rivals) in enumerate(zip(TARGETS, RIVALS)):
+        wrapped = Difference(model, c, rivals, 1.0)
+        ref, _, _ = reference_cameras(
+            wrapped, model.blocks[0].norm1, x[b : b + 1], sizes, torch.tensor([c]), reshape=to_grid
+        )
+        assert (out.saliency[b] - ref[0]).abs().max().item() <= 1e-4  # the token tests' tolerance
+    _nonzero(out.saliency)
+
+
 @pytest.mark.parametrize("method", ["gradcam++", "layercam"])
 def test_multiscale_equals_the_wrapped_model(method: str) -> None:
     model, x = _inputs(2)

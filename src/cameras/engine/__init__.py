@@ -6,6 +6,7 @@ Every saliency method in :mod:`cameras.methods` is a thin rule on top of these p
 from .accumulate import Recording, ScaleRecord, record_scales
 from .contrast import Contrast, class_scores
 from .fuse import ChannelRule, cameras_rule, fuse, minmax_normalize
+from .layout import ChannelsLastLayout, FunctionLayout, Layout, Reshape, SpatialLayout, TokenLayout, resolve_layout
 from .result import Result
 from .scales import PAPER_FACTORS, PAPER_RESOLUTIONS, resize, schedule
 from .tap import LayerNotReachedError, LayerReusedError, LayerTap, TapOutput, extract_logits, resolve_layer
@@ -14,14 +15,20 @@ __all__ = [
     "PAPER_FACTORS",
     "PAPER_RESOLUTIONS",
     "ChannelRule",
+    "ChannelsLastLayout",
     "Contrast",
+    "FunctionLayout",
     "LayerNotReachedError",
     "LayerReusedError",
     "LayerTap",
+    "Layout",
     "Recording",
+    "Reshape",
     "Result",
     "ScaleRecord",
+    "SpatialLayout",
     "TapOutput",
+    "TokenLayout",
     "cameras_rule",
     "class_scores",
     "extract_logits",
@@ -30,5 +37,6 @@ __all__ = [
     "record_scales",
     "resize",
     "resolve_layer",
+    "resolve_layout",
     "schedule",
 ]

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .contrast import Contrast
+from .layout import Reshape
 from .scales import resize
 from .tap import LayerTap
 
@@ -106,6 +107,7 @@ def record_scales(
     channels_last: bool = False,
     max_pixels: int | None = None,
     contrast: Contrast | None = None,
+    reshape: Reshape = None,
 ) -> Recording:
     r"""Run ``images`` at every size and record the layer's activations and class-score gradients.
 
@@ -130,6 +132,8 @@ def record_scales(
             :math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` (:mod:`cameras.engine.contrast`). The rivals are resolved
             once, at the base scale (``"auto"``: each target's most probable other classes there), and are the same
             at every scale. ``None``: the plain class logits.
+        reshape: the layer output's layout (tokens, channels-last maps, a callable; see
+            :mod:`~cameras.engine.layout`); ``None``: the model's default, else (B, C, h, w) maps and (B, N, C) tokens.
 
     Returns:
         A :class:`Recording`, scales in the order of ``sizes`` (they *run* base first, then largest first; see
@@ -152,7 +156,7 @@ def record_scales(
     scale_topk: dict[int, Tensor] = {}
     probabilities = torch.empty(0)
     rivals: Tensor | None = None
-    with LayerTap(model, layer) as tap:
+    with LayerTap(model, layer, reshape=reshape) as tap:
         order = run_order(sizes)
         iterator = tqdm(order, desc="scales", leave=False, disable=not progress)
         for index in iterator:
@@ -247,6 +251,7 @@ def bytes_per_pixel(
     *,
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    reshape: Reshape = None,
 ) -> float:
     """Memory of one image's pass at ``size`` (tap forward + gradient), per input pixel: the unit of ``max_pixels``.
 
@@ -262,6 +267,7 @@ def bytes_per_pixel(
         size: (h, w) of the probe pass; use the largest scale.
         autocast_dtype: as in :func:`record_scales`.
         channels_last: as in :func:`record_scales`.
+        reshape: as in :func:`record_scales`.
 
     Returns:
         bytes per pixel of the resized input (> 0).
@@ -284,7 +290,7 @@ def bytes_per_pixel(
             torch.cuda.synchronize(device)
             start = torch.cuda.memory_allocated(device)
             torch.cuda.reset_peak_memory_stats(device)
-        with LayerTap(model, layer) as tap:
+        with LayerTap(model, layer, reshape=reshape) as tap:
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
                 out = tap.forward(x)
             grad = LayerTap.gradient(out, out.logits.detach().argmax(dim=1, keepdim=True))
