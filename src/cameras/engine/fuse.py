@@ -62,7 +62,6 @@ __all__ = [
     "cameras_rule",
     "fuse",
     "fuse_gram",
-    "minmax_normalize",
     "scale_weights",
 ]
 
@@ -390,13 +389,3 @@ def fuse(
         del sum_a, sum_g
     return out
 
-
-def minmax_normalize(maps: Tensor) -> Tensor:
-    """Min–max normalise each map of (..., H, W) to [0, 1]; a constant map becomes all zeros (never NaN)."""
-    flat = maps.flatten(-2)
-    lo = flat.amin(dim=-1, keepdim=True)
-    hi = flat.amax(dim=-1, keepdim=True)
-    span = hi - lo
-    safe = torch.where(span > 0, span, torch.ones_like(span))
-    norm = torch.where(span > 0, (flat - lo) / safe, torch.zeros_like(flat))
-    return norm.reshape(maps.shape)

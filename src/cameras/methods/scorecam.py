@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..engine.accumulate import record_scales
-from ..engine.fuse import minmax_normalize
+from ..engine.normalize import minmax_normalize
 from ..engine.result import Result
 from ..engine.tap import extract_logits
 from .cam import ModelState, TopKExplainer, upsample_maps
