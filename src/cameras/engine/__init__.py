@@ -4,7 +4,7 @@ Every saliency method in :mod:`cameras.methods` is a thin rule on top of these p
 """
 
 from .accumulate import Recording, ScaleRecord, record_scales
-from .fuse import ChannelRule, cameras_rule, fuse
+from .fusion import ChannelRule, cameras_rule, fuse
 from .normalize import minmax_normalize
 from .result import Result
 from .scales import PAPER_FACTORS, PAPER_RESOLUTIONS, resize, schedule
