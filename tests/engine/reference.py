@@ -23,8 +23,12 @@ def reference_cameras(
     images: Tensor,
     sizes: list[tuple[int, int]],
     targets: Tensor | None = None,
+    reshape: Callable[[Tensor, tuple[int, int]], Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Return (saliency (B, H, W), targets (B,), kept (B, S)) computed image by image, scale by scale."""
+    """Return (saliency (B, H, W), targets (B,), kept (B, S)) computed image by image, scale by scale.
+
+    ``reshape(tensor, (h_in, w_in))`` maps the hooked layer output of a (1, 3, h_in, w_in) input, and its gradient,
+    to (1, C, h, w)."""
     model.eval()
     batch, _, height, width = images.shape
     maps, chosen, kept_all = [], [], []
@@ -59,6 +63,8 @@ def reference_cameras(
                 a = store["a"].detach()
                 g = store["a"].grad
                 assert g is not None
+                if reshape is not None:
+                    a, g = reshape(a, tuple(x.shape[-2:])), reshape(g, tuple(x.shape[-2:]))
                 if not keep:
                     continue
                 up_a = F.interpolate(a, size=(height, width), mode="bilinear", align_corners=False)

@@ -5,6 +5,7 @@ Every saliency method in :mod:`cameras.methods` is a thin rule on top of these p
 
 from .accumulate import Recording, ScaleRecord, record_scales
 from .fusion import ChannelRule, cameras_rule, fuse
+from .layout import ChannelsLastLayout, FunctionLayout, Layout, Reshape, SpatialLayout, TokenLayout, resolve_layout
 from .normalize import minmax_normalize
 from .result import Result
 from .scales import PAPER_FACTORS, PAPER_RESOLUTIONS, resize, schedule
@@ -14,13 +15,19 @@ __all__ = [
     "PAPER_FACTORS",
     "PAPER_RESOLUTIONS",
     "ChannelRule",
+    "ChannelsLastLayout",
+    "FunctionLayout",
     "LayerNotReachedError",
     "LayerReusedError",
     "LayerTap",
+    "Layout",
     "Recording",
+    "Reshape",
     "Result",
     "ScaleRecord",
+    "SpatialLayout",
     "TapOutput",
+    "TokenLayout",
     "cameras_rule",
     "extract_logits",
     "fuse",
@@ -28,5 +35,6 @@ __all__ = [
     "record_scales",
     "resize",
     "resolve_layer",
+    "resolve_layout",
     "schedule",
 ]

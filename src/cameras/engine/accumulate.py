@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .layout import Reshape
 from .scales import resize
 from .tap import LayerTap
 
@@ -100,6 +101,7 @@ def record_scales(
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     max_pixels: int | None = None,
+    reshape: Reshape = None,
 ) -> Recording:
     """Run ``images`` at every size and record the layer's activations and class-logit gradients.
 
@@ -120,6 +122,8 @@ def record_scales(
             ``max(1, max_pixels // (h·w))`` images, so small scales run large batches and the largest scale small
             ones. ``None``: the whole batch at every scale. Results do not depend on it (beyond float rounding of
             batched kernels).
+        reshape: the layer output's layout (tokens, channels-last maps, a callable; see
+            :mod:`~cameras.engine.layout`); ``None``: the model's default, else (B, C, h, w) maps and (B, N, C) tokens.
 
     Returns:
         A :class:`Recording`, scales in the order of ``sizes`` (they *run* base first, then largest first; see
@@ -140,7 +144,7 @@ def record_scales(
     records: dict[int, ScaleRecord] = {}
     scale_topk: dict[int, Tensor] = {}
     probabilities = torch.empty(0)
-    with LayerTap(model, layer) as tap:
+    with LayerTap(model, layer, reshape=reshape) as tap:
         order = run_order(sizes)
         iterator = tqdm(order, desc="scales", leave=False, disable=not progress)
         for index in iterator:
@@ -221,6 +225,7 @@ def bytes_per_pixel(
     *,
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    reshape: Reshape = None,
 ) -> float:
     """Memory of one image's pass at ``size`` (tap forward + gradient), per input pixel: the unit of ``max_pixels``.
 
@@ -236,6 +241,7 @@ def bytes_per_pixel(
         size: (h, w) of the probe pass; use the largest scale.
         autocast_dtype: as in :func:`record_scales`.
         channels_last: as in :func:`record_scales`.
+        reshape: as in :func:`record_scales`.
 
     Returns:
         bytes per pixel of the resized input (> 0).
@@ -258,7 +264,7 @@ def bytes_per_pixel(
             torch.cuda.synchronize(device)
             start = torch.cuda.memory_allocated(device)
             torch.cuda.reset_peak_memory_stats(device)
-        with LayerTap(model, layer) as tap:
+        with LayerTap(model, layer, reshape=reshape) as tap:
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
                 out = tap.forward(x)
             grad = LayerTap.gradient(out, out.logits.detach().argmax(dim=1, keepdim=True))

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..engine.layout import Reshape, resolve_layout
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
 from ..engine.tap import resolve_layer
@@ -164,15 +165,23 @@ class Explainer(abc.ABC):
     Args:
         model: a classifier returning logits (B, num_classes).
         layer: dotted name or module of the layer to explain (for layer-based methods).
+        reshape: the layer output's layout (layer-based methods; :mod:`cameras.engine.layout`): ``None`` (the
+            model's ``cameras_default_reshape``, set by :func:`cameras.models.load` for timm models; else
+            ``"auto"``: (B, C, h, w) maps, Vision Transformer tokens (B, N, C) with the model's prefix tokens and
+            patch grid, and channels-last maps on a patch model's grid),
+            ``"nchw"``, ``"tokens"``, ``"nhwc"`` (Swin's channels-last maps), a
+            :class:`~cameras.engine.layout.TokenLayout`, or a callable ``(output, input_size) -> (B, C, h, w)``.
     """
 
     name: ClassVar[str] = ""
     needs_layer: ClassVar[bool] = True
 
-    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None) -> None:
+    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None, *, reshape: Reshape = None) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
         self.model = model
+        self.reshape = reshape
+        resolve_layout(reshape, model)  # validate early
         self.layer_name: str | None = None
         if self.needs_layer:
             if layer is None:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..engine.accumulate import Recording, record_scales
+from ..engine.layout import Reshape
 from ..engine.normalize import minmax_normalize
 from ..engine.result import Result
 from ..engine.tap import LayerTap, resolve_layer
@@ -110,6 +111,9 @@ class GradientCAM(TopKExplainer):
     Args:
         model: classifier returning logits (B, num_classes); any device and floating dtype.
         layer: dotted name (``"layer4"``) or module; ``None`` uses ``model.cameras_default_layer``.
+        reshape: the layer output's layout: ``None`` (the model's default; (B, C, h, w) maps and ViT tokens),
+            ``"nchw"``, ``"tokens"``, ``"nhwc"``, a :class:`~cameras.engine.layout.TokenLayout` or a callable
+            ``(output, input_size) -> (B, C, h, w)`` (see :class:`~cameras.methods.base.Explainer`).
 
     Call:
         ``explainer(images, targets=None, top_k=1, upsample=True)``
@@ -140,7 +144,9 @@ class GradientCAM(TopKExplainer):
             raise TypeError(f"Unexpected arguments for {type(self).__name__}: {', '.join(kwargs)}.")
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
-        recording = record_scales(self.model, self.layer_name, images, [out_size], targets, top_k=top_k)
+        recording = record_scales(
+            self.model, self.layer_name, images, [out_size], targets, top_k=top_k, reshape=self.reshape
+        )
         scale = recording.scales[0]
         low = torch.relu(self.rule(scale.activations.unsqueeze(1), scale.gradients))
         return _single_scale_result(low, recording, out_size, upsample, self.name)
@@ -286,6 +292,9 @@ class CAM(TopKExplainer):
         model: classifier returning logits (B, num_classes).
         layer: the layer whose output is globally average-pooled into ``fc`` (e.g. ``"layer4"`` for ResNets).
         fc: the final ``nn.Linear`` (dotted name or module); ``None`` takes the model's last ``nn.Linear``.
+        reshape: the layer output's layout (as for :class:`GradCAM`). On a Swin (timm), whose final ``norm`` is
+            average-pooled into the linear head, CAM is exact; on a ViT's tokens the head reads the class token, and
+            CAM's head check says so.
 
     Example:
         >>> import torch, torchvision, cameras
@@ -298,9 +307,14 @@ class CAM(TopKExplainer):
     label = "CAM"
 
     def __init__(
-        self, model: nn.Module, layer: str | nn.Module | None = None, fc: str | nn.Module | None = None
+        self,
+        model: nn.Module,
+        layer: str | nn.Module | None = None,
+        fc: str | nn.Module | None = None,
+        *,
+        reshape: Reshape = None,
     ) -> None:
-        super().__init__(model, layer)
+        super().__init__(model, layer, reshape=reshape)
         self.fc = _resolve_linear(model, fc)
 
     def explain(
@@ -310,7 +324,7 @@ class CAM(TopKExplainer):
             raise TypeError(f"Unexpected arguments for CAM: {', '.join(kwargs)}.")
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
-        with LayerTap(self.model, self.layer_name) as tap, torch.no_grad():
+        with LayerTap(self.model, self.layer_name, reshape=self.reshape) as tap, torch.no_grad():
             out = tap.forward(images, grad=False)
             logits = out.logits.float()
             acts = out.activations.float()

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ..engine.accumulate import bytes_per_pixel, record_scales
 from ..engine.fusion import IMPLS, cameras_rule, fuse
+from ..engine.layout import Reshape
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
 from .base import CPU_PIXELS_PER_PASS, Explainer, Targets, explain_in_groups
@@ -73,6 +74,12 @@ class CAMERAS(Explainer):
             kernels as CUDA graphs, which is what batch 1 on a GPU needs when kernel launches, not the GPU, bound the
             time (see BENCHMARKS.md); ``"max-autotune"``, ``"max-autotune-no-cudagraphs"``, ``"default"``, or
             ``None`` for PyTorch's default. Inductor only (other backends ignore it).
+        reshape: the layer output's layout: ``None`` (the model's ``cameras_default_reshape``, else (B, C, h, w)
+            maps and Vision Transformer tokens (B, N, C), prefix tokens dropped and the patch grid taken at each
+            scale's size), ``"nchw"``, ``"tokens"``, ``"nhwc"`` (Swin), a :class:`~cameras.engine.layout.TokenLayout`
+            or a callable ``(output, input_size) -> (B, C, h, w)``. The model must accept every size of the schedule
+            (timm ViTs built with ``dynamic_img_size=True``, as :func:`cameras.models.load` builds them); a model
+            fixed to one size raises a ``ValueError`` that says how to build it.
 
     Call:
         ``explainer(images, targets=None, top_k=1)``
@@ -111,8 +118,9 @@ class CAMERAS(Explainer):
         fusion: str = "auto",
         compile: bool | str = False,
         compile_mode: str | None = None,
+        reshape: Reshape = None,
     ) -> None:
-        super().__init__(model, layer)
+        super().__init__(model, layer, reshape=reshape)
         self.resolutions = resolutions
         schedule(resolutions, (224, 224))  # validate early
         self.chunk_size = chunk_size
@@ -162,7 +170,13 @@ class CAMERAS(Explainer):
         if key not in self._bytes_per_pixel:
             model, layer = self._runner()
             self._bytes_per_pixel[key] = bytes_per_pixel(
-                model, layer, images, largest, autocast_dtype=self.dtype, channels_last=self.channels_last
+                model,
+                layer,
+                images,
+                largest,
+                autocast_dtype=self.dtype,
+                channels_last=self.channels_last,
+                reshape=self.reshape,
             )
         return max(1, int(self.memory_budget / self._bytes_per_pixel[key]))
 
@@ -196,6 +210,7 @@ class CAMERAS(Explainer):
             autocast_dtype=self.dtype,
             channels_last=self.channels_last,
             max_pixels=self._max_pixels(images, sizes),
+            reshape=self.reshape,
         )
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
         raw = torch.relu(fuse(recording, out_size, cameras_rule, chunk_size=self.chunk_size, impl=self.fusion))

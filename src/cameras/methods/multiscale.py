@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from ..engine.accumulate import record_scales
 from ..engine.fusion import GENERIC_IMPLS, fuse
+from ..engine.layout import Reshape
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
 from .base import explain_in_groups
@@ -64,6 +65,7 @@ class MultiScaleCAM(TopKExplainer):
             :data:`~cameras.methods.base.CPU_PIXELS_PER_PASS` pixels; the whole batch elsewhere). Results do not
             depend on it.
         progress: progress bar over scales.
+        reshape: the layer output's layout (as for :class:`~cameras.methods.cam.GradCAM`).
 
     Call: ``explainer(images, targets=None, top_k=1)`` → :class:`~cameras.engine.result.Result` as CAMERAS returns.
     """
@@ -82,12 +84,13 @@ class MultiScaleCAM(TopKExplainer):
         fusion: str = "auto",
         max_batch: int | None = None,
         progress: bool = False,
+        reshape: Reshape = None,
     ) -> None:
         if not hasattr(type(self), "base"):
             raise TypeError(
                 "Build a multi-scale method with cameras.MultiScale(<CAM class>), e.g. MultiScale(GradCAM)."
             )
-        super().__init__(model, layer)
+        super().__init__(model, layer, reshape=reshape)
         self.resolutions = self.default_resolutions if resolutions is _UNSET else resolutions
         schedule(self.resolutions, (224, 224))  # validate early
         if chunk_size is not None and (
@@ -115,7 +118,14 @@ class MultiScaleCAM(TopKExplainer):
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
         recording = record_scales(
-            self.model, self.layer_name, images, sizes, targets, top_k=top_k, progress=self.progress
+            self.model,
+            self.layer_name,
+            images,
+            sizes,
+            targets,
+            top_k=top_k,
+            progress=self.progress,
+            reshape=self.reshape,
         )
         h0, w0 = recording.scales[0].activations.shape[-2:]
         rule = functools.partial(self.base.rule, cell_area=h0 * w0 / (out_size[0] * out_size[1]))

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..engine.accumulate import record_scales
+from ..engine.layout import Reshape
 from ..engine.normalize import minmax_normalize
 from ..engine.result import Result
 from ..engine.tap import extract_logits
@@ -42,6 +43,8 @@ class ScoreCAM(TopKExplainer):
         layer: dotted name or module; ``None`` uses ``model.cameras_default_layer``.
         batch_size: masked inputs per forward pass (default 32).
         progress: show a progress bar over the masked passes (default ``True``).
+        reshape: the layer output's layout (as for :class:`~cameras.methods.cam.GradCAM`); on a ViT each patch-token
+            channel becomes one mask.
 
     Example:
         >>> import torch, torchvision, cameras
@@ -61,8 +64,9 @@ class ScoreCAM(TopKExplainer):
         *,
         batch_size: int = 32,
         progress: bool = True,
+        reshape: Reshape = None,
     ) -> None:
-        super().__init__(model, layer)
+        super().__init__(model, layer, reshape=reshape)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
         self.batch_size = batch_size
@@ -76,7 +80,14 @@ class ScoreCAM(TopKExplainer):
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
         recording = record_scales(
-            self.model, self.layer_name, images, [out_size], targets, top_k=top_k, need_gradients=False
+            self.model,
+            self.layer_name,
+            images,
+            [out_size],
+            targets,
+            top_k=top_k,
+            need_gradients=False,
+            reshape=self.reshape,
         )
         acts = recording.scales[0].activations  # (B, C, h, w) float32
         chosen = recording.targets  # (B, K)

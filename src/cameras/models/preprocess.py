@@ -12,7 +12,9 @@ Two resize modes:
 * ``square=True`` (the CAMERAS paper's setting, Jalwana et al., CVPR 2021): the photo is stretched to size×size.
 
 The resize is bilinear with antialiasing (a triangle filter widened by the downscale factor, as PIL and torchvision's
-``antialias=True`` do), applied to the 0–255 values; normalisation is ``(x / 255 − mean) / std`` per channel.
+``antialias=True`` do), applied to the 0–255 values; ``interpolation="bicubic"`` (timm's usual setting) uses the
+antialiased bicubic filter instead, clamped to 0–255, and ``"nearest"`` picks pixels. Normalisation is
+``(x / 255 − mean) / std`` per channel.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from torch import Tensor
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "INTERPOLATIONS",
     "ImageLike",
     "PreparedImage",
     "Preprocess",
@@ -46,6 +49,9 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 ImageLike = Any
 """A path (``str`` / ``os.PathLike``), a ``PIL.Image.Image``, or an H×W, H×W×1, H×W×3 or H×W×4 numpy array
 (``uint8``, or floating point in [0, 1])."""
+
+INTERPOLATIONS: tuple[str, ...] = ("bilinear", "bicubic", "nearest")
+"""The resize filters :class:`Preprocess` takes."""
 
 BoxT = TypeVar("BoxT", np.ndarray, Tensor)
 
@@ -262,6 +268,8 @@ class Preprocess:
         max_size: optional cap on the longer side in aspect-preserving mode (for very elongated photos, whose longer
             side would otherwise grow without bound); when it binds, the longer side becomes ``max_size`` and the
             shorter side is smaller than ``size``. ``None`` (default): no cap.
+        interpolation: the resize filter: ``"bilinear"`` (default), ``"bicubic"`` (both antialiased) or
+            ``"nearest"`` (:func:`cameras.models.load` takes timm models' from their data config).
 
     Calling it on an image returns a :class:`PreparedImage` whose ``tensor`` is (1, 3, h, w).
 
@@ -280,8 +288,13 @@ class Preprocess:
     std: tuple[float, float, float] = IMAGENET_STD
     square: bool = False
     max_size: int | None = None
+    interpolation: str = "bilinear"
 
     def __post_init__(self) -> None:
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {', '.join(map(repr, INTERPOLATIONS))}, got {self.interpolation!r}."
+            )
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
             raise ValueError(f"size must be a positive int, got {self.size!r}.")
         if self.max_size is not None and (
@@ -333,7 +346,12 @@ class Preprocess:
         input_size = self.input_size_for(original_size, square=square)
         x = torch.from_numpy(rgb).to(device=device).permute(2, 0, 1).unsqueeze(0).float()
         if input_size != original_size:
-            x = F.interpolate(x, size=input_size, mode="bilinear", align_corners=False, antialias=True)
+            if self.interpolation == "nearest":
+                x = F.interpolate(x, size=input_size, mode="nearest-exact")
+            else:
+                x = F.interpolate(x, size=input_size, mode=self.interpolation, align_corners=False, antialias=True)
+                if self.interpolation == "bicubic":
+                    x = x.clamp(0.0, 255.0)  # the cubic kernel overshoots at edges; PIL clamps the same way
         x = self.normalize(x / 255.0)
         return PreparedImage(
             tensor=x.contiguous(), original_rgb=rgb, original_size=original_size, input_size=input_size
