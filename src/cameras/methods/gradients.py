@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..engine.fuse import minmax_normalize
+from ..engine.normalize import minmax_normalize
 from ..engine.result import Result
 from ..engine.tap import extract_logits
 from .cam import ModelState, TopKExplainer
