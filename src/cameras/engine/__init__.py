@@ -5,8 +5,9 @@ Every saliency method in :mod:`cameras.methods` is a thin rule on top of these p
 
 from .accumulate import Recording, ScaleRecord, record_scales
 from .contrast import Contrast, class_scores
-from .fuse import ChannelRule, cameras_rule, fuse, minmax_normalize
+from .fusion import ChannelRule, cameras_rule, fuse
 from .layout import ChannelsLastLayout, FunctionLayout, Layout, Reshape, SpatialLayout, TokenLayout, resolve_layout
+from .normalize import minmax_normalize
 from .result import Result
 from .scales import PAPER_FACTORS, PAPER_RESOLUTIONS, resize, schedule
 from .tap import LayerNotReachedError, LayerReusedError, LayerTap, TapOutput, extract_logits, resolve_layer

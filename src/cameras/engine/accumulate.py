@@ -3,7 +3,7 @@
 For each scale the input is resized (bicubic), run once through a :class:`~cameras.engine.tap.LayerTap`, and the
 gradient of the chosen logits is taken back to the layer only. What is kept per scale is the layer-resolution pair
 (A, G) — a few MB even at 924 px — never an upsampled C×H×W copy; the autograd graph of the scale is released before
-the next scale runs. Upsampling and averaging happen later, channel chunk by channel chunk, in :mod:`.fuse`.
+the next scale runs. Upsampling and averaging happen later, channel chunk by channel chunk, in :mod:`.fusion`.
 """
 
 from __future__ import annotations

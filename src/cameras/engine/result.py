@@ -52,7 +52,7 @@ class Result:
     def from_recording(cls, raw: Tensor, recording: Recording, method: str) -> Result:
         """The result of ``raw`` maps (B, K, H, W), already ReLU'd, computed from ``recording``: min–max normalised,
         with the recording's targets, probabilities, keep masks, sizes and per-scale top-1 classes."""
-        from .fuse import minmax_normalize
+        from .normalize import minmax_normalize
 
         return cls(
             saliency=minmax_normalize(raw),

@@ -23,8 +23,8 @@ from torch import Tensor, nn
 
 from ..engine.accumulate import Recording, record_scales
 from ..engine.contrast import Contrast
-from ..engine.fuse import minmax_normalize
 from ..engine.layout import Reshape
+from ..engine.normalize import minmax_normalize
 from ..engine.result import Result
 from ..engine.tap import LayerTap, resolve_layer
 from .base import Explainer, Targets

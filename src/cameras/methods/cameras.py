@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..engine.accumulate import bytes_per_pixel, record_scales
 from ..engine.contrast import Contrast
-from ..engine.fuse import IMPLS, cameras_rule, fuse
+from ..engine.fusion import IMPLS, cameras_rule, fuse
 from ..engine.layout import Reshape
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
@@ -37,8 +37,8 @@ class CAMERAS(Explainer):
 
     Engineering: the backward pass stops at the layer (no parameter gradients, no graph below the layer), each scale
     keeps only its layer-resolution A and G, and the fusion never materialises upsampled tensors of all channels
-    (on the CPU the channel sum is contracted at low resolution, on CUDA a fused Triton kernel). K classes of the
-    same images share one forward pass per scale (K gradients from one graph).
+    (the channel sum is contracted at low resolution: per output tile on the CPU, per output column on CUDA). K
+    classes of the same images share one forward pass per scale (K gradients from one graph).
 
     Args:
         model: classifier returning logits (B, num_classes); any device and floating dtype.
@@ -62,10 +62,11 @@ class CAMERAS(Explainer):
             small ones). Bytes per pixel are measured once per input shape by a one-image pass at the largest scale
             (on CUDA with the allocator's peak counter, which that pass resets; elsewhere a rough estimate).
             ``None``: no split. Results do not depend on it.
-        fusion: fusion implementation, one of ``"auto"`` (default: ``"tiles"`` on the CPU, the fastest exact path
-            measured there, and ``"gram"`` on CUDA, the fastest measured on an H100), ``"tiles"``, ``"gram"``,
-            ``"gram-tf32"``, ``"matmul"``, ``"triton"``, ``"triton-gather"``, ``"gather"``, ``"interpolate"`` (see
-            :func:`cameras.engine.fuse`); all agree within float rounding.
+        fusion: fusion path, one of :data:`cameras.engine.fusion.IMPLS`: ``"auto"`` (default: ``"tiles"`` on the
+            CPU, the fastest path measured there, and ``"gram"`` on CUDA, the fastest measured on an H100),
+            ``"tiles"`` (tiled Gram form; also runs on CUDA, where it is not yet timed), ``"gram"`` (column-wise Gram
+            form), ``"matmul"`` (resize-matrix products) or ``"interpolate"`` (the literal definition,
+            ``F.interpolate`` per scale); see :mod:`cameras.engine.fusion`. All agree within float rounding.
         compile: run the model through ``torch.compile`` (one compilation per scale shape, paid on the first call;
             off by default, worth it only for many calls of one input shape): ``True`` for the default backend
             (inductor, needs a C++/Triton toolchain) or a backend name such as ``"aot_eager"``. PyTorch recompiles

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..engine.contrast import Contrast, class_scores
-from ..engine.fuse import minmax_normalize
+from ..engine.normalize import minmax_normalize
 from ..engine.result import Result
 from ..engine.tap import extract_logits
 from .cam import ModelState, TopKExplainer

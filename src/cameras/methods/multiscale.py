@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..engine.accumulate import record_scales
 from ..engine.contrast import Contrast
-from ..engine.fuse import fuse
+from ..engine.fusion import GENERIC_IMPLS, fuse
 from ..engine.layout import Reshape
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
@@ -56,6 +56,11 @@ class MultiScaleCAM(TopKExplainer):
         resolutions: the schedule (as for :class:`cameras.CAMERAS`; default: the one given to :func:`MultiScale`,
             else the paper's factors).
         chunk_size: channels upsampled at once (default ≈16 MB buffers).
+        fusion: fusion path for the rule, one of :data:`cameras.engine.fusion.GENERIC_IMPLS`: ``"auto"`` (default:
+            ``"matmul"`` on the CPU, ``"interpolate"`` on CUDA, the faster of the two measured on each, see
+            :mod:`cameras.engine.fusion`), ``"matmul"`` (resize-matrix products) or ``"interpolate"`` (the literal
+            definition, ``F.interpolate`` per scale). They agree within float rounding. (The faster ``"tiles"`` and
+            ``"gram"`` paths exist for the CAMERAS rule only, i.e. :class:`cameras.CAMERAS`.)
         max_batch: largest number of images explained at once; ``None`` (default): as for
             :class:`cameras.CAMERAS` (on the CPU, groups whose largest scale fits
             :data:`~cameras.methods.base.CPU_PIXELS_PER_PASS` pixels; the whole batch elsewhere). Results do not
@@ -81,6 +86,7 @@ class MultiScaleCAM(TopKExplainer):
         resolutions: Resolutions = _UNSET,
         *,
         chunk_size: int | None = None,
+        fusion: str = "auto",
         max_batch: int | None = None,
         progress: bool = False,
         reshape: Reshape = None,
@@ -98,7 +104,10 @@ class MultiScaleCAM(TopKExplainer):
             raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
         if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
             raise ValueError(f"max_batch must be a positive int or None, got {max_batch!r}.")
+        if fusion not in GENERIC_IMPLS:
+            raise ValueError(f"fusion must be one of {', '.join(map(repr, GENERIC_IMPLS))}, got {fusion!r}.")
         self.chunk_size = chunk_size
+        self.fusion = fusion
         self.max_batch = max_batch
         self.progress = progress
 
@@ -138,7 +147,7 @@ class MultiScaleCAM(TopKExplainer):
         )
         h0, w0 = recording.scales[0].activations.shape[-2:]
         rule = functools.partial(self.base.rule, cell_area=h0 * w0 / (out_size[0] * out_size[1]))
-        raw = torch.relu(fuse(recording, out_size, rule, chunk_size=self.chunk_size))
+        raw = torch.relu(fuse(recording, out_size, rule, chunk_size=self.chunk_size, impl=self.fusion))
         return Result.from_recording(raw, recording, self.name)
 
 

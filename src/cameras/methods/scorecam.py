@@ -10,8 +10,8 @@ from tqdm.auto import tqdm
 
 from ..engine.accumulate import record_scales
 from ..engine.contrast import Contrast
-from ..engine.fuse import minmax_normalize
 from ..engine.layout import Reshape
+from ..engine.normalize import minmax_normalize
 from ..engine.result import Result
 from ..engine.tap import extract_logits
 from .cam import ModelState, TopKExplainer, upsample_maps
