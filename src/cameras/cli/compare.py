@@ -1,17 +1,25 @@
 """``cameras compare``: one labelled grid PNG (and a JSON of what it computed) comparing methods, classes or models.
 
-The view follows from which option lists several items (at most one may):
+The view follows from which option lists several items:
 
-* several ``--classes`` → similar classes side by side, with contrast maps ``ReLU(A − B)``;
+* several ``--classes`` → similar classes side by side, with contrast maps ``ReLU(A − B)``, or with
+  ``--contrastive`` each class's contrastive map (the map of ``y_A − γ·y_B``) and the Spearman ρ of the two classes'
+  maps in both forms;
+* several ``--classes`` and several ``--methods`` (or ``--models``) → a grid (the CAMERAS paper's Fig. 5): one row
+  per method (or model), one column per class, then the row's contrast (or, with ``--contrastive``, contrastive)
+  maps, all on one colour scale;
 * several ``--models`` → the models side by side, with the Spearman rank correlation of every pair of maps;
 * otherwise → methods side by side (``--methods``, default: CAMERAS, Grad-CAM, Grad-CAM++, LayerCAM, MS Grad-CAM++).
 
-Example: ``cameras compare --classes "tiger cat","Egyptian cat"`` (on the bundled chelsea photo).
+Several ``--methods`` and several ``--models`` at once are refused.
+
+Example: ``cameras compare --classes "tiger cat","Egyptian cat" --contrastive`` (on the bundled chelsea photo).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -27,8 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="compare methods, similar classes or models side by side in one labelled grid (PNG + JSON)",
         description=(
             "Compare saliency maps in one labelled grid. Several --classes: similar classes with contrast maps "
-            "ReLU(A − B). Several --models: models side by side with the Spearman rank correlation of their maps. "
-            "Otherwise: methods side by side. With no IMAGE, uses the bundled chelsea photo."
+            "ReLU(A − B), or with --contrastive their contrastive maps (y_A − γ·y_B). Several --classes with several "
+            "--methods or --models: one row per method or model, one column per class. Several --models: models "
+            "side by side with the Spearman rank correlation of their maps. Otherwise: methods side by side. With "
+            "no IMAGE, uses the bundled chelsea photo."
         ),
     )
     p.add_argument(
@@ -60,6 +70,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--out", default="cameras_out", help="output folder (default: cameras_out)")
     p.add_argument("--alpha", type=float, default=0.5, help="opacity of the maps over the photo (default 0.5)")
     p.add_argument("--dpi", type=int, default=120, help="resolution of the PNG (default 120)")
+    p.add_argument(
+        "--contrastive",
+        action="store_true",
+        help="with several --classes: each class's contrastive map against the others (y_A − γ·mean y_others) "
+        "instead of ReLU(A − B), and the Spearman ρ of the classes' maps in both forms",
+    )
+    p.add_argument(
+        "--gamma", type=float, default=None, help="weight γ of the other classes with --contrastive (default 1)"
+    )
     p.set_defaults(func=run)
 
 
@@ -83,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .. import models
-    from ..viz.compare import DEFAULT_METHODS, compare_classes, compare_methods, compare_models
+    from ..viz.compare import DEFAULT_METHODS, compare_class_grid, compare_classes, compare_methods, compare_models
     from .explain import parse_resolutions
 
     method_names = split_list(args.methods)
@@ -92,9 +111,18 @@ def run(args: argparse.Namespace) -> int:
     several = [
         n for n, v in (("--methods", method_names), ("--classes", class_names), ("--models", model_names)) if len(v) > 1
     ]
-    if len(several) > 1:
-        _error(f"compare one thing at a time: {' and '.join(several)} both list several items")
+    grid = len(class_names) > 1 and len(several) == 2
+    if len(several) > 1 and not grid:
+        _error(
+            f"compare one thing at a time: {' and '.join(several)} {'both' if len(several) == 2 else 'all'} list "
+            "several items (only --classes combines with --methods or --models)"
+        )
         return 2
+    problem = _contrastive_problem(args, class_names)
+    if problem:
+        _error(problem)
+        return 2
+    gamma = 1.0 if args.gamma is None else float(args.gamma)
     if not 0.0 <= args.alpha <= 1.0:
         _error(f"--alpha must be in [0, 1], got {args.alpha}")
         return 2
@@ -127,14 +155,22 @@ def run(args: argparse.Namespace) -> int:
     common: dict[str, Any] = {"method_kwargs": kwargs, "square": args.square, "image_name": image_name}
     common["alpha"] = args.alpha
     try:
-        if len(loaded) > 1:
+        if grid:
+            view = compare_class_grid(
+                loaded, image, class_names, method_names or ["cameras"], layer=args.layer,
+                contrastive=args.contrastive, gamma=gamma, **common,
+            )  # fmt: skip
+        elif len(loaded) > 1:
             view = compare_models(
                 loaded, image, method_names[0] if method_names else "cameras", class_names[0] if class_names else None,
                 **common,
             )  # fmt: skip
         elif len(class_names) > 1:
             method = method_names[0] if method_names else "cameras"
-            view = compare_classes(loaded[0], image, class_names, method, layer=args.layer, **common)
+            view = compare_classes(
+                loaded[0], image, class_names, method, layer=args.layer, contrastive=args.contrastive, gamma=gamma,
+                **common,
+            )  # fmt: skip
         else:
             chosen = method_names or list(DEFAULT_METHODS)
             target = class_names[0] if class_names else None
@@ -151,6 +187,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contrastive_problem(args: argparse.Namespace, class_names: list[str]) -> str | None:
+    """The error line for a misused ``--contrastive`` / ``--gamma``, or ``None``."""
+    if args.contrastive and len(class_names) < 2:
+        return "--contrastive needs two or more --classes (each is explained against the others)"
+    if args.gamma is not None:
+        if not args.contrastive:
+            return "--gamma applies to --contrastive maps"
+        if not math.isfinite(args.gamma):
+            return f"--gamma must be a finite number, got {args.gamma}"
+    return None
+
+
 def _print_summary(view: Any, seconds: float) -> None:
     header = ("panel", "method", "model", "class", "p", "s")
     rows = [
@@ -158,7 +206,7 @@ def _print_summary(view: Any, seconds: float) -> None:
             p.kind,
             p.method,
             p.model,
-            f"{p.class_name} ({p.class_index})",
+            f"{p.class_name} ({p.class_index})" + (f" vs {', '.join(map(str, p.against))}" if p.against else ""),
             f"{p.probability:.3f}",
             f"{p.seconds:.2f}" if p.kind == "map" else "",
         )
@@ -174,5 +222,6 @@ def _print_summary(view: Any, seconds: float) -> None:
         print(f"{title}:")
         for pair in view.spearman:
             rho = "n/a" if pair["rho"] is None else f"{pair['rho']:.3f}"
-            print(f"  {pair['a']} vs {pair['b']}: {rho}")
+            where = "".join(f"[{pair[k]}] " for k in ("row", "form") if k in pair)
+            print(f"  {where}{pair['a']} vs {pair['b']}: {rho}")
     print(f"{view.view} view computed in {seconds:.1f} s")

@@ -8,7 +8,12 @@ count). Metrics per (photo, class, method):
 * ``energy`` — share of the map's mass in the boxes (Score-CAM's energy-based pointing game), higher better;
 * ``insertion`` / ``deletion`` — RISE AUCs (Petsiuk et al. 2018) over ``--steps`` steps, higher / lower better;
 * ``avg_drop`` / ``increase`` — Grad-CAM++'s Average Drop % (lower better) and Increase in Confidence % (higher
-  better).
+  better);
+* ``discrimination`` — for photos annotated with two or more classes: whether the map's peak falls in the class's own
+  boxes and in none of the other annotated classes' (:func:`cameras.metrics.discrimination`), higher better. It
+  comes in two columns: ``discrimination`` for the plain map and ``discrimination_contrastive`` for the contrastive
+  map of the class against the photo's other annotated classes (``contrast=`` them, weight ``--gamma``); NaN (and
+  left out of the means) for photos with one class or with ``--target predicted``.
 
 The localisation metrics are computed in the photo's pixels (the map resized back to the photo, as TorchRay does;
 ``--frame input`` uses the model-input frame with the boxes scaled instead); the faithfulness metrics in the model's
@@ -38,6 +43,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "deletion": ("deletion AUC", False),
     "avg_drop": ("average drop %", False),
     "increase": ("increase in conf. %", True),
+    "discrimination": ("discrimination (plain)", True),
+    "discrimination_contrastive": ("discrimination (contrastive)", True),
 }
 """metric key → (display name, higher is better)."""
 
@@ -81,6 +88,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="pixel frame of the localisation metrics: the photo's (default) or the model input's",
     )
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass in insertion/deletion")
+    p.add_argument(
+        "--gamma",
+        type=float,
+        default=1.0,
+        help="weight γ of the other annotated classes in the contrastive maps of discrimination (default 1)",
+    )
     p.add_argument("--out", default="cameras_eval", help="output folder (default: cameras_eval)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -115,9 +128,31 @@ def summarize(rows: Sequence[Row], methods: Sequence[str], metrics: Sequence[str
     return out
 
 
-def _table(summary: dict[str, dict[str, Any]], metrics: Sequence[str]) -> str:
+def _with_contrastive(metrics: list[str]) -> list[str]:
+    """``discrimination`` stands for both of its columns: the plain and the contrastive maps'.
+
+    Example:
+        >>> _with_contrastive(["pointing", "discrimination"])
+        ['pointing', 'discrimination', 'discrimination_contrastive']
+    """
+    out: list[str] = []
+    for k in metrics:
+        out.append(k)
+        if k == "discrimination" and "discrimination_contrastive" not in metrics:
+            out.append("discrimination_contrastive")
+    return out
+
+
+def _table(summary: dict[str, dict[str, Any]], metrics: Sequence[str], rows: dict[str, int] | None = None) -> str:
+    """The method × metric table; a mean over fewer than the method's ``rows`` (undefined values) shows its n."""
     header = ["method"] + [f"{METRICS[k][0]} {'↑' if METRICS[k][1] else '↓'}" for k in metrics]
-    body = [[m] + [f"{summary[m][k]['mean']:.3f} ± {summary[m][k]['std']:.3f}" for k in metrics] for m in summary]
+
+    def cell(m: str, k: str) -> str:
+        s = summary[m][k]
+        full = (rows or {}).get(m, s["n"])
+        return f"{s['mean']:.3f} ± {s['std']:.3f}" + (f" (n={s['n']})" if s["n"] < full else "")
+
+    body = [[m] + [cell(m, k) for k in metrics] for m in summary]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -151,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         boxes_tensor,
         boxes_to_input,
         confidence_change,
+        discrimination,
         energy_in_box,
         insertion_deletion,
         load_boxes,
@@ -159,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     from .explain import parse_resolutions
 
     method_names = split_list(args.methods)
-    metric_names = split_list(args.metrics)
+    metric_names = _with_contrastive(split_list(args.metrics))
     bad = [k for k in metric_names if k not in METRICS]
     if bad or not metric_names:
         _error(f"unknown metric(s) {bad}; choose from {', '.join(METRICS)}")
@@ -169,6 +205,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.steps < 1 or args.batch_size < 1 or not math.isfinite(args.tolerance) or args.tolerance < 0:
         _error("--steps and --batch-size must be ≥ 1 and --tolerance ≥ 0")
+        return 2
+    if not math.isfinite(args.gamma):
+        _error(f"--gamma must be a finite number, got {args.gamma}")
         return 2
     images_dir = Path(args.images)
     if not images_dir.is_dir():
@@ -215,13 +254,16 @@ def run(args: argparse.Namespace) -> int:
             with torch.no_grad():
                 top1 = int(extract_logits(loaded.model.eval()(x)).argmax(dim=1)[0])
             jobs = [(top1, boxes_tensor(anns))]
+            annotated: list[int] = []
         else:
-            jobs = [
-                (c, boxes_tensor(anns, label=c)) for c in dict.fromkeys(a.label for a in anns if a.label is not None)
-            ]
+            annotated = [c for c in dict.fromkeys(a.label for a in anns) if c is not None]
+            jobs = [(c, boxes_tensor(anns, label=c)) for c in annotated]
         for cls_id, boxes in jobs:
+            others = [c for c in annotated if c != cls_id]  # the rival classes of discrimination
+            other_boxes = boxes_tensor([a for a in anns if a.label in others])
             if args.frame == "input":
                 loc_boxes = boxes_to_input(boxes, prepared)
+                other_boxes = boxes_to_input(other_boxes, prepared)
             else:
                 loc_boxes = boxes
             for mname, explainer in explainers.items():
@@ -248,6 +290,24 @@ def run(args: argparse.Namespace) -> int:
                     cc = confidence_change(loaded.model, x, sal.clamp(0, 1), [cls_id])
                     values["avg_drop"] = 100.0 * float(cc.drop[0])
                     values["increase"] = 100.0 * float(cc.increase[0])
+                if "discrimination" in metric_names or "discrimination_contrastive" in metric_names:
+                    values["discrimination"] = values["discrimination_contrastive"] = float("nan")
+                    if others:
+                        values["discrimination"] = float(discrimination(loc_map, [loc_boxes], [other_boxes])[0])
+                    if others and "discrimination_contrastive" in metric_names:
+                        try:
+                            rivals = torch.tensor([others], device=device)
+                            contrastive = explainer(x, torch.tensor([cls_id], device=device), contrast=rivals,
+                                                    gamma=args.gamma)  # fmt: skip
+                        except (ValueError, RuntimeError, TypeError) as err:
+                            _error(f"{fname}: {mname}: contrastive map: {err}")
+                            failures += 1
+                        else:
+                            c_sal = contrastive.saliency.detach().float()
+                            c_map = prepared.to_original(c_sal) if args.frame == "original" else c_sal
+                            values["discrimination_contrastive"] = float(
+                                discrimination(c_map, [loc_boxes], [other_boxes])[0]
+                            )
                 values = {k: v for k, v in values.items() if k in metric_names}
                 name = labels[cls_id] if cls_id < len(labels) else str(cls_id)
                 rows.append(Row(fname, cls_id, name, mname, values))
@@ -276,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
         "frame": args.frame,
         "tolerance": args.tolerance,
         "steps": args.steps,
+        "gamma": args.gamma,
         "metrics": {k: {"name": METRICS[k][0], "higher_is_better": METRICS[k][1]} for k in metric_names},
         "summary": summary,
         "rows": [
@@ -284,6 +345,6 @@ def run(args: argparse.Namespace) -> int:
     }
     (out_dir / "evaluate.json").write_text(json.dumps(report, indent=2))
     _bar_plot(summary, metric_names, out_dir / "evaluate.png")
-    print(_table(summary, metric_names))
+    print(_table(summary, metric_names, {m: sum(r.method == m for r in rows) for m in explainers}))
     print(f"{len(rows)} row(s); wrote per_image.csv, summary.csv, evaluate.json, evaluate.png to {out_dir}/")
     return 1 if failures else 0

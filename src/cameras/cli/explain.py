@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="class to explain (index or ImageNet name); repeat for several (default: the top-1)",
     )
     p.add_argument("--top-k", type=int, default=1, help="explain each of the top K classes (default 1)")
+    p.add_argument(
+        "--against",
+        action="append",
+        default=None,
+        metavar="INDEX|NAME|auto",
+        help="explain each class against this rival class (the map of y_class − γ·y_rival); repeat for several "
+        "rivals (their mean logit), or 'auto' for each class's most probable other class",
+    )
+    p.add_argument(
+        "--gamma", type=float, default=None, help="weight γ of the rival classes in y_class − γ·y_rival (default 1)"
+    )
+    p.add_argument("--contrast-k", type=int, default=None, help="with --against auto: rivals per class (default 1)")
     p.add_argument(
         "--resolutions",
         default=None,
@@ -110,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         _error(str(err))
         return 2
+    contrast = _contrast_options(args, class_ids)
+    if isinstance(contrast, str):
+        _error(contrast)
+        return 2
     labels = loaded.labels
     layer = args.layer or loaded.layer
     try:
@@ -153,11 +170,11 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         try:
             if targets is not None:
-                result = explainer(x, targets)
+                result = explainer(x, targets, **contrast)
             elif args.top_k > 1:
-                result = explainer(x, top_k=args.top_k)
+                result = explainer(x, top_k=args.top_k, **contrast)
             else:
-                result = explainer(x)
+                result = explainer(x, **contrast)
         except (ValueError, RuntimeError, TypeError) as err:
             _error(f"{label}: {err}")
             failures += 1
@@ -167,8 +184,10 @@ def run(args: argparse.Namespace) -> int:
             sal = result.saliency.unsqueeze(1)
             tg, pr = result.targets.unsqueeze(1), result.probabilities.unsqueeze(1)
             kept = result.kept.unsqueeze(1) if result.kept.dim() == 2 else result.kept
+            rivals = result.contrast.unsqueeze(1) if result.contrast.dim() == 2 else result.contrast
         else:
             sal, tg, pr, kept = result.saliency, result.targets, result.probabilities, result.kept
+            rivals = result.contrast
         photo = prepared.original_rgb
         maps = prepared.to_original(sal[0]).cpu().numpy().astype(np.float32)  # (K, H0, W0)
         for k in range(sal.shape[1]):
@@ -177,11 +196,18 @@ def run(args: argparse.Namespace) -> int:
             prob = float(pr[0, k])
             kept_sizes = [list(s) for s, keep in zip(result.resolutions, kept[0, k].tolist()) if keep]
             base = f"{stem}_{k + 1}_{_slug(name)}" if sal.shape[1] > 1 or class_ids else stem
+            against = _rival_names(rivals, k, labels)
+            if against:
+                base += "_vs_" + "_".join(_slug(n) for _, n in against)
+            vs = ""
+            if against:
+                weight = "" if result.gamma in (None, 1.0) else f" (γ={result.gamma:g})"
+                vs = f" vs {', '.join(n for _, n in against)}{weight}"
             png = save_overlay(
                 out_dir / f"{base}.png",
                 photo,
                 maps[k],
-                label=f"{name} ({cls})  p={prob:.1%}  [{explainer.name}]",
+                label=f"{name} ({cls}){vs}  p={prob:.1%}  [{explainer.name}]",
                 alpha=args.alpha,
             )
             np.save(out_dir / f"{base}.npy", maps[k])
@@ -194,6 +220,11 @@ def run(args: argparse.Namespace) -> int:
                 "class_name": name,
                 "probability": prob,
                 "rank": k + 1,
+                **(
+                    {"against": [{"class_index": i, "class_name": n} for i, n in against], "gamma": result.gamma}
+                    if against
+                    else {}
+                ),
                 "resolutions": [list(s) for s in result.resolutions],
                 "kept_scales": kept_sizes,
                 "original_size": list(photo.shape[:2]),
@@ -208,6 +239,46 @@ def run(args: argparse.Namespace) -> int:
             rows.append(_Row(label, k + 1, cls, name, prob, f"{len(kept_sizes)}/{len(result.resolutions)}", seconds))
     _print_summary(rows, out_dir)
     return 1 if failures else 0
+
+
+def _contrast_options(args: argparse.Namespace, class_ids: list[int]) -> dict[str, Any] | str:
+    """The explainer's ``contrast`` / ``gamma`` / ``contrast_k`` keywords from ``--against``, ``--gamma`` and
+    ``--contrast-k`` (an empty dict without ``--against``), or the error line."""
+    from .. import models
+
+    against = args.against or []
+    if not against:
+        if args.gamma is not None or args.contrast_k is not None:
+            return "--gamma and --contrast-k apply to contrastive maps: give --against as well"
+        return {}
+    if args.gamma is not None and not math.isfinite(args.gamma):
+        return f"--gamma must be a finite number, got {args.gamma}"
+    options: dict[str, Any] = {} if args.gamma is None else {"gamma": float(args.gamma)}
+    if any(a.strip().lower() == "auto" for a in against):
+        if len(against) > 1:
+            return "--against auto stands alone (it picks each class's most probable other classes)"
+        if args.contrast_k is not None and args.contrast_k < 1:
+            return f"--contrast-k must be ≥ 1, got {args.contrast_k}"
+        return {"contrast": "auto", "contrast_k": args.contrast_k or 1, **options}
+    if args.contrast_k is not None:
+        return "--contrast-k applies to --against auto"
+    try:
+        rivals = [models.class_index(a) for a in against]
+    except ValueError as err:
+        return f"--against: {err}"
+    same = sorted(set(rivals) & set(class_ids))
+    if same:
+        return f"--against class {same[0]} is also a --class: a class cannot be explained against itself"
+    import torch
+
+    return {"contrast": torch.tensor([rivals], dtype=torch.long), **options}  # (1, M): one photo at a time
+
+
+def _rival_names(rivals: Any, k: int, labels: list[str]) -> list[tuple[int, str]]:
+    """(index, name) of the rivals of class k of the first image ((1, K, M) tensor; empty for a plain map)."""
+    if rivals.numel() == 0:
+        return []
+    return [(int(i), labels[int(i)] if int(i) < len(labels) else str(int(i))) for i in rivals[0, k].tolist()]
 
 
 def _print_summary(rows: list[_Row], out_dir: Path) -> None:

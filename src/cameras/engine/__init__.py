@@ -4,6 +4,7 @@ Every saliency method in :mod:`cameras.methods` is a thin rule on top of these p
 """
 
 from .accumulate import Recording, ScaleRecord, record_scales
+from .contrast import Contrast, class_scores
 from .fusion import ChannelRule, cameras_rule, fuse
 from .layout import ChannelsLastLayout, FunctionLayout, Layout, Reshape, SpatialLayout, TokenLayout, resolve_layout
 from .normalize import minmax_normalize
@@ -16,6 +17,7 @@ __all__ = [
     "PAPER_RESOLUTIONS",
     "ChannelRule",
     "ChannelsLastLayout",
+    "Contrast",
     "FunctionLayout",
     "LayerNotReachedError",
     "LayerReusedError",
@@ -29,6 +31,7 @@ __all__ = [
     "TapOutput",
     "TokenLayout",
     "cameras_rule",
+    "class_scores",
     "extract_logits",
     "fuse",
     "minmax_normalize",

@@ -17,7 +17,7 @@ __all__ = ["Result"]
 
 @dataclass
 class Result:
-    """Saliency maps and what was explained.
+    r"""Saliency maps and what was explained.
 
     For a single class per image (the usual call) the leading shape is (B,); for several classes per image
     (``targets`` of shape (B, K) or ``top_k=K``) it is (B, K).
@@ -31,6 +31,10 @@ class Result:
         resolutions: the S input sizes (h, w) that were run; ``resolutions[0]`` is the base scale.
         scale_top1: (B, S) int64 top-1 class at each scale (empty when the method does not run the model).
         method: name of the method that produced the maps.
+        contrast: for a contrastive call (``contrast=``), the rival classes each target was explained against:
+            (B, M) or (B, K, M) int64; an empty tensor for a plain call.
+        gamma: the weight of the rivals in the explained score :math:`y_c - \gamma\,\mathrm{mean}_j y_{d_j}`
+            (``None`` for a plain call).
     """
 
     saliency: Tensor
@@ -41,6 +45,8 @@ class Result:
     resolutions: list[tuple[int, int]] = field(default_factory=list)
     scale_top1: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
     method: str = ""
+    contrast: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+    gamma: float | None = None
 
     @classmethod
     def from_recording(cls, raw: Tensor, recording: Recording, method: str) -> Result:
@@ -57,6 +63,8 @@ class Result:
             resolutions=recording.sizes,
             scale_top1=recording.scale_top1,
             method=method,
+            contrast=recording.contrast if recording.contrast is not None else torch.empty(0, dtype=torch.long),
+            gamma=recording.gamma,
         )
 
     @classmethod
@@ -71,6 +79,8 @@ class Result:
             resolutions=list(parts[0].resolutions),
             scale_top1=torch.cat([p.scale_top1 for p in parts]),
             method=parts[0].method,
+            contrast=torch.cat([p.contrast for p in parts]),
+            gamma=parts[0].gamma,
         )
 
     @property
@@ -88,6 +98,8 @@ class Result:
             resolutions=list(self.resolutions),
             scale_top1=self.scale_top1.to(device),
             method=self.method,
+            contrast=self.contrast.to(device),
+            gamma=self.gamma,
         )
 
     def select(self, k: int) -> Result:
@@ -103,4 +115,6 @@ class Result:
             resolutions=list(self.resolutions),
             scale_top1=self.scale_top1,
             method=self.method,
+            contrast=self.contrast[:, k] if self.contrast.dim() == 3 else self.contrast,
+            gamma=self.gamma,
         )

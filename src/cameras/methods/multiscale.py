@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..engine.accumulate import record_scales
+from ..engine.contrast import Contrast
 from ..engine.fusion import GENERIC_IMPLS, fuse
 from ..engine.layout import Reshape
 from ..engine.result import Result
@@ -67,10 +68,14 @@ class MultiScaleCAM(TopKExplainer):
         progress: progress bar over scales.
         reshape: the layer output's layout (as for :class:`~cameras.methods.cam.GradCAM`).
 
-    Call: ``explainer(images, targets=None, top_k=1)`` → :class:`~cameras.engine.result.Result` as CAMERAS returns.
+    Call: ``explainer(images, targets=None, top_k=1, *, contrast=None, gamma=1.0, contrast_k=1)`` →
+    :class:`~cameras.engine.result.Result` as CAMERAS returns; with ``contrast`` the gradients are those of
+    :math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` at every scale, and the keep rule is CAMERAS's (see
+    :class:`cameras.CAMERAS`).
     """
 
     base: ClassVar[type[GradientCAM]]
+    supports_contrast = True
     default_resolutions: ClassVar[Resolutions] = None
     label: ClassVar[str] = ""
 
@@ -106,14 +111,26 @@ class MultiScaleCAM(TopKExplainer):
         self.max_batch = max_batch
         self.progress = progress
 
-    def explain(self, images: Tensor, targets: Tensor | None, top_k: int = 1, **kwargs: Any) -> Result:
+    def explain(
+        self,
+        images: Tensor,
+        targets: Tensor | None,
+        top_k: int = 1,
+        contrast: Contrast | None = None,
+        **kwargs: Any,
+    ) -> Result:
         if kwargs:
             raise TypeError(f"Unexpected arguments for {type(self).__name__}: {', '.join(kwargs)}.")
         batch = functools.partial(self._explain_batch, top_k=top_k)
-        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch)
+        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch, contrast)
 
     def _explain_batch(
-        self, images: Tensor, targets: Tensor | None, sizes: list[tuple[int, int]], top_k: int
+        self,
+        images: Tensor,
+        targets: Tensor | None,
+        sizes: list[tuple[int, int]],
+        contrast: Contrast | None,
+        top_k: int,
     ) -> Result:
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
@@ -126,6 +143,7 @@ class MultiScaleCAM(TopKExplainer):
             top_k=top_k,
             progress=self.progress,
             reshape=self.reshape,
+            contrast=contrast,
         )
         h0, w0 = recording.scales[0].activations.shape[-2:]
         rule = functools.partial(self.base.rule, cell_area=h0 * w0 / (out_size[0] * out_size[1]))
