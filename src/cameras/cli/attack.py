@@ -270,6 +270,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _constant(maps: Any) -> bool:
-    from ..engine.result import constant_maps
+    from ..engine.normalize import constant_maps
 
     return bool(constant_maps(maps).all())

@@ -1,12 +1,19 @@
 """``cameras compare``: one labelled grid PNG (and a JSON of what it computed) comparing methods, classes or models.
 
-The view follows from which option lists several items (at most one may):
+The view follows from which option lists several items:
 
-* several ``--classes`` → similar classes side by side, with contrast maps ``ReLU(A − B)``;
+* several ``--classes`` → similar classes side by side, with contrast maps ``ReLU(A − B)``, or with
+  ``--contrastive`` each class's contrastive map (the map of ``y_A − γ·y_B``) and the Spearman ρ of the two classes'
+  maps in both forms;
+* several ``--classes`` and several ``--methods`` (or ``--models``) → a grid (the CAMERAS paper's Fig. 5): one row
+  per method (or model), one column per class, then the row's contrast (or, with ``--contrastive``, contrastive)
+  maps, all on one colour scale;
 * several ``--models`` → the models side by side, with the Spearman rank correlation of every pair of maps;
 * otherwise → methods side by side (``--methods``, default: CAMERAS, Grad-CAM, Grad-CAM++, LayerCAM, MS Grad-CAM++).
 
-Example: ``cameras compare --classes "tiger cat","Egyptian cat"`` (on the bundled chelsea photo).
+Several ``--methods`` and several ``--models`` at once are refused.
+
+Example: ``cameras compare --classes "tiger cat","Egyptian cat" --contrastive`` (on the bundled chelsea photo).
 """
 
 from __future__ import annotations
@@ -30,7 +37,15 @@ from .common import (
     read_photos,
     split_list,
 )
-from .options import add_output_option, fraction, int_range, resolutions_option, schedule_factors, size_limits
+from .options import (
+    add_output_option,
+    finite_float,
+    fraction,
+    int_range,
+    resolutions_option,
+    schedule_factors,
+    size_limits,
+)
 
 __all__ = ["add_parser", "run", "split_list"]
 
@@ -41,9 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="compare methods, similar classes or models side by side in one labelled grid (PNG + JSON)",
         description=(
             "Compare saliency maps in one labelled grid. Several --classes: similar classes with contrast maps "
-            "ReLU(A − B). Several --models: models side by side with the Spearman rank correlation of their maps. "
-            "Otherwise: methods side by side. IMAGE is a file or a bundled photo name (chelsea, coffee, rocket, "
-            "motorcycle); default chelsea."
+            "ReLU(A − B), or with --contrastive their contrastive maps (y_A − γ·y_B). Several --classes with several "
+            "--methods or --models: one row per method or model, one column per class. Several --models: models "
+            "side by side with the Spearman rank correlation of their maps. Otherwise: methods side by side. IMAGE "
+            "is a file or a bundled photo name (chelsea, coffee, rocket, motorcycle); default chelsea."
         ),
     )
     p.add_argument(
@@ -67,6 +83,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         metavar="M1,M2,...",
         help="models, e.g. efficientnet_lite0,efficientnet_lite1,efficientnet_lite2 (default: efficientnet_lite0)",
     )
+    p.add_argument(
+        "--contrastive",
+        action="store_true",
+        help="with several --classes: each class's contrastive map against the others (y_A − γ·mean y_others) "
+        "instead of ReLU(A − B), and the Spearman ρ of the classes' maps in both forms",
+    )
+    p.add_argument(
+        "--gamma", type=finite_float, default=None, help="weight γ of the other classes with --contrastive (default 1)"
+    )
     add_model_options(p, model=False, layer_help="dotted layer name (default: each model's default layer)")
     p.add_argument(
         "--resolutions",
@@ -88,7 +113,7 @@ def _error(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import methods, models
     from ..io import ImageError
-    from ..viz.compare import DEFAULT_METHODS, compare_classes, compare_methods, compare_models
+    from ..viz.compare import DEFAULT_METHODS, compare_class_grid, compare_classes, compare_methods, compare_models
 
     method_names = list(args.methods or [])
     class_names = list(args.classes or [])
@@ -96,16 +121,23 @@ def run(args: argparse.Namespace) -> int:
     several = [
         n for n, v in (("--methods", method_names), ("--classes", class_names), ("--models", model_names)) if len(v) > 1
     ]
-    if len(several) > 1:
-        _error(f"compare one thing at a time: {' and '.join(several)} both list several items")
+    grid = len(class_names) > 1 and len(several) == 2
+    if len(several) > 1 and not grid:
+        _error(
+            f"compare one thing at a time: {' and '.join(several)} {'both' if len(several) == 2 else 'all'} list "
+            "several items (only --classes combines with --methods or --models)"
+        )
         return 2
+    problem = _contrastive_problem(args, class_names)
+    if problem:
+        _error(problem)
+        return 2
+    gamma = 1.0 if args.gamma is None else float(args.gamma)
     if len(model_names) > 1 and args.layer:
         _error("--layer applies to one model; with several --models each uses its default layer")
         return 2
-    try:
+    try:  # (class names are checked against each model's own labels, once it is loaded)
         classes = [methods.get(name) for name in method_names or DEFAULT_METHODS]
-        for c in class_names:
-            models.class_index(c)
     except ValueError as err:
         _error(str(err))
         return 2
@@ -156,14 +188,22 @@ def run(args: argparse.Namespace) -> int:
     common["alpha"] = args.alpha
     image = item.photo.rgb
     try:
-        if len(loaded) > 1:
+        if grid:
+            view = compare_class_grid(
+                loaded, image, class_names, method_names or ["cameras"], layer=args.layer,
+                contrastive=args.contrastive, gamma=gamma, **common,
+            )  # fmt: skip
+        elif len(loaded) > 1:
             view = compare_models(
                 loaded, image, method_names[0] if method_names else "cameras", class_names[0] if class_names else None,
                 **common,
             )  # fmt: skip
         elif len(class_names) > 1:
             method = method_names[0] if method_names else "cameras"
-            view = compare_classes(loaded[0], image, class_names, method, layer=args.layer, **common)
+            view = compare_classes(
+                loaded[0], image, class_names, method, layer=args.layer, contrastive=args.contrastive, gamma=gamma,
+                **common,
+            )  # fmt: skip
         else:
             chosen = method_names or list(DEFAULT_METHODS)
             target = class_names[0] if class_names else None
@@ -187,6 +227,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contrastive_problem(args: argparse.Namespace, class_names: list[str]) -> str | None:
+    """The error line for a misused ``--contrastive`` / ``--gamma``, or ``None``."""
+    if args.contrastive and len(class_names) < 2:
+        return "--contrastive needs two or more --classes (each is explained against the others)"
+    if args.gamma is not None and not args.contrastive:
+        return "--gamma applies to --contrastive maps"
+    return None
+
+
 def _print_summary(view: Any, seconds: float) -> None:
     header = ("panel", "method", "model", "class", "p", "s")
     rows = [
@@ -194,7 +243,7 @@ def _print_summary(view: Any, seconds: float) -> None:
             p.kind,
             p.method,
             p.model,
-            f"{p.class_name} ({p.class_index})",
+            f"{p.class_name} ({p.class_index})" + (f" vs {', '.join(map(str, p.against))}" if p.against else ""),
             f"{p.probability:.3f}",
             f"{p.seconds:.2f}" if p.kind == "map" else "",
         )
@@ -210,5 +259,6 @@ def _print_summary(view: Any, seconds: float) -> None:
         print(f"{title}:")
         for pair in view.spearman:
             rho = "undefined (a constant map)" if pair["rho"] is None else f"{pair['rho']:.3f}"
-            print(f"  {pair['a']} vs {pair['b']}: {rho}")
+            where = "".join(f"[{pair[k]}] " for k in ("row", "form") if k in pair)
+            print(f"  {where}{pair['a']} vs {pair['b']}: {rho}")
     print(f"{view.view} view computed in {seconds:.1f} s")

@@ -8,7 +8,12 @@ count). Metrics per (photo, class, method):
 * ``energy`` — share of the map's mass in the boxes (Score-CAM's energy-based pointing game), higher better;
 * ``insertion`` / ``deletion`` — RISE AUCs (Petsiuk et al. 2018) over ``--steps`` steps, higher / lower better;
 * ``avg_drop`` / ``increase`` — Grad-CAM++'s Average Drop % (lower better) and Increase in Confidence % (higher
-  better).
+  better);
+* ``discrimination`` — for photos annotated with two or more classes: whether the map's peak falls in the class's own
+  boxes and in none of the other annotated classes' (:func:`cameras.metrics.discrimination`), higher better. It
+  comes in two columns: ``discrimination`` for the plain map and ``discrimination_contrastive`` for the contrastive
+  map of the class against the photo's other annotated classes (``contrast=`` them, weight ``--gamma``); NaN (and
+  left out of the means) for photos with one class or with ``--target predicted``.
 
 The localisation metrics are computed in the photo's pixels (the map resized back to the photo, as TorchRay does;
 ``--frame input`` uses the model-input frame with the boxes scaled instead); the faithfulness metrics in the model's
@@ -43,6 +48,7 @@ from .common import (
 )
 from .options import (
     add_output_option,
+    finite_float,
     float_range,
     int_range,
     nonempty,
@@ -60,6 +66,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "deletion": ("deletion AUC", False),
     "avg_drop": ("average drop %", False),
     "increase": ("increase in conf. %", True),
+    "discrimination": ("discrimination (plain)", True),
+    "discrimination_contrastive": ("discrimination (contrastive)", True),
 }
 """metric key → (display name, higher is better)."""
 
@@ -127,6 +135,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         default=64,
         help="images per forward pass in insertion/deletion, 1..4096 (default 64)",
     )
+    p.add_argument(
+        "--gamma",
+        type=finite_float,
+        default=1.0,
+        help="weight γ of the other annotated classes in the contrastive maps of discrimination (default 1)",
+    )
     add_output_option(p, "cameras_eval")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -165,9 +179,26 @@ def summarize(rows: Sequence[Row], methods: Sequence[str], metrics: Sequence[str
     return out
 
 
+def _with_contrastive(metrics: list[str]) -> list[str]:
+    """``discrimination`` stands for both of its columns: the plain and the contrastive maps'.
+
+    Example:
+        >>> _with_contrastive(["pointing", "discrimination"])
+        ['pointing', 'discrimination', 'discrimination_contrastive']
+    """
+    out: list[str] = []
+    for k in metrics:
+        out.append(k)
+        if k == "discrimination" and "discrimination_contrastive" not in metrics:
+            out.append("discrimination_contrastive")
+    return out
+
+
 def _cell(stats: dict[str, Any]) -> str:
-    text = "undefined" if stats["n"] == 0 else f"{stats['mean']:.3f} ± {stats['std']:.3f}"
-    return text + (f" ({stats['undefined']} undefined)" if stats["undefined"] and stats["n"] else "")
+    """``mean ± std``; ``(n=…)`` when some rows are undefined; ``undefined`` when all are."""
+    if stats["n"] == 0:
+        return "undefined"
+    return f"{stats['mean']:.3f} ± {stats['std']:.3f}" + (f" (n={stats['n']})" if stats["undefined"] else "")
 
 
 def _table(summary: dict[str, dict[str, Any]], metrics: Sequence[str]) -> str:
@@ -216,11 +247,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .. import methods as methods_mod
+    from ..engine.state import ModelState
     from ..engine.tap import extract_logits
     from ..metrics import (
         boxes_tensor,
         boxes_to_input,
         confidence_change,
+        discrimination,
         energy_in_box,
         insertion_deletion,
         load_boxes,
@@ -228,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     method_names = list(args.methods or ["cameras"])
-    metric_names = list(args.metrics or METRICS)
+    metric_names = _with_contrastive(list(args.metrics or METRICS))
     bad = [k for k in metric_names if k not in METRICS]
     if bad:
         _error(f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}")
@@ -306,17 +339,20 @@ def run(args: argparse.Namespace) -> int:
             continue
         x = prepared.tensor
         device = x.device
+        annotated: list[int] = []
         if args.target == "predicted" or any(a.label is None for a in anns):
-            with torch.no_grad():
-                top1 = int(extract_logits(loaded.model.eval()(x)).argmax(dim=1)[0])
+            with torch.no_grad(), ModelState(loaded.model):
+                top1 = int(extract_logits(loaded.model(x)).argmax(dim=1)[0])
             jobs = [(top1, boxes_tensor(anns))]
         else:
-            jobs = [
-                (c, boxes_tensor(anns, label=c)) for c in dict.fromkeys(a.label for a in anns if a.label is not None)
-            ]
+            annotated = [c for c in dict.fromkeys(a.label for a in anns) if c is not None]
+            jobs = [(c, boxes_tensor(anns, label=c)) for c in annotated]
         for cls_id, boxes in jobs:
+            others = [c for c in annotated if c != cls_id]  # the rival classes of discrimination
+            other_boxes = boxes_tensor([a for a in anns if a.label in others])
             if args.frame == "input":
                 loc_boxes = boxes_to_input(boxes, prepared)
+                other_boxes = boxes_to_input(other_boxes, prepared)
             else:
                 loc_boxes = boxes
             for mname, explainer in explainers.items():
@@ -339,6 +375,25 @@ def run(args: argparse.Namespace) -> int:
                         cc = confidence_change(loaded.model, x, sal.clamp(0, 1), [cls_id])
                         values["avg_drop"] = 100.0 * float(cc.drop[0])
                         values["increase"] = 100.0 * float(cc.increase[0])
+                    if "discrimination" in metric_names or "discrimination_contrastive" in metric_names:
+                        values["discrimination"] = values["discrimination_contrastive"] = float("nan")
+                        if others:
+                            values["discrimination"] = float(discrimination(loc_map, [loc_boxes], [other_boxes])[0])
+                        if others and "discrimination_contrastive" in metric_names:
+                            rivals = torch.tensor([others], device=device)
+                            try:
+                                contrastive = explainer(
+                                    x, torch.tensor([cls_id], device=device), contrast=rivals, gamma=args.gamma
+                                )
+                            except (ValueError, RuntimeError, TypeError) as err:
+                                _error(f"{fname}: {mname}: contrastive map: {err}")
+                                failures += 1
+                            else:
+                                c_sal = contrastive.saliency.detach().float()
+                                c_map = prepared.to_original(c_sal) if args.frame == "original" else c_sal
+                                values["discrimination_contrastive"] = float(
+                                    discrimination(c_map, [loc_boxes], [other_boxes])[0]
+                                )
                 except (ValueError, RuntimeError, TypeError) as err:
                     _error(f"{fname}: {mname}: {err}")
                     failures += 1
@@ -364,6 +419,7 @@ def run(args: argparse.Namespace) -> int:
         "frame": args.frame,
         "tolerance": args.tolerance,
         "steps": args.steps,
+        "gamma": args.gamma,
         "metrics": {k: {"name": METRICS[k][0], "higher_is_better": METRICS[k][1]} for k in metric_names},
         "summary": summary,
         "rows": [

@@ -9,7 +9,8 @@ Per photo and class, three files in ``--out`` (each written atomically):
 
 ``STEM`` is the photo's file stem (or bundled name); with ``--class`` or ``--top-k`` above 1 it becomes
 ``STEM_RANK_CLASS`` (``chelsea_1_tiger_cat``): the rank of the class in the given order and its name in lower case
-with ``_`` for anything that is not a letter or digit. Two photos with the same stem get ``_2``, ``_3`` ….
+with ``_`` for anything that is not a letter or digit; a contrastive map (``--against``) adds ``_vs_RIVAL``
+(``chelsea_1_tiger_cat_vs_egyptian_cat``). Two photos with the same stem get ``_2``, ``_3`` ….
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .common import (
 )
 from .options import (
     add_output_option,
+    finite_float,
     fraction,
     int_range,
     nonempty,
@@ -68,6 +70,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="class to explain (index or ImageNet name); repeat for several (default: the top-1)",
     )
     p.add_argument("--top-k", type=int_range(1, 1000), default=1, help="explain each of the top K classes (default 1)")
+    p.add_argument(
+        "--against",
+        action="append",
+        type=nonempty,
+        default=None,
+        metavar="INDEX|NAME|auto",
+        help="explain each class against this rival class (the map of y_class − γ·y_rival); repeat for several "
+        "rivals (their mean logit), or 'auto' for each class's most probable other class",
+    )
+    p.add_argument(
+        "--gamma",
+        type=finite_float,
+        default=None,
+        help="weight γ of the rival classes in y_class − γ·y_rival (default 1)",
+    )
+    p.add_argument(
+        "--contrast-k",
+        type=int_range(1, 1000),
+        default=None,
+        help="with --against auto: rivals per class (default 1)",
+    )
     p.add_argument(
         "--resolutions",
         type=resolutions_option,
@@ -114,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .. import methods, models
-    from ..engine.result import constant_maps
+    from ..engine.normalize import constant_maps
     from ..io import ImageError
     from ..viz.overlay import label_banner, overlay
 
@@ -126,6 +149,10 @@ def run(args: argparse.Namespace) -> int:
         method_cls = methods.get(args.method)
     except ValueError as err:
         _error(str(err))
+        return 2
+    contrast = _contrast_options(args, class_ids)
+    if isinstance(contrast, str):
+        _error(contrast)
         return 2
     params = inspect.signature(method_cls).parameters
     accepts = "resolutions" in params
@@ -177,11 +204,11 @@ def run(args: argparse.Namespace) -> int:
             targets = torch.tensor([class_ids], dtype=torch.long, device=x.device) if class_ids else None
             start = time.perf_counter()
             if targets is not None:
-                result = explainer(x, targets)
+                result = explainer(x, targets, **contrast)
             elif args.top_k > 1:
-                result = explainer(x, top_k=args.top_k)
+                result = explainer(x, top_k=args.top_k, **contrast)
             else:
-                result = explainer(x)
+                result = explainer(x, **contrast)
             seconds = time.perf_counter() - start
         except ImageError as err:  # over a size bound with the loaded model's own preprocessing
             _error(str(err))
@@ -195,8 +222,10 @@ def run(args: argparse.Namespace) -> int:
             sal = result.saliency.unsqueeze(1)
             tg, pr = result.targets.unsqueeze(1), result.probabilities.unsqueeze(1)
             kept = result.kept.unsqueeze(1) if result.kept.dim() == 2 else result.kept
+            rivals = result.contrast.unsqueeze(1) if result.contrast.dim() == 2 else result.contrast
         else:
             sal, tg, pr, kept = result.saliency, result.targets, result.probabilities, result.kept
+            rivals = result.contrast
         flat = result.degenerate.reshape(tg.shape)
         photo = prepared.original_rgb
         maps = prepared.to_original(sal[0]).cpu().numpy().astype(np.float32)  # (K, H0, W0)
@@ -210,6 +239,12 @@ def run(args: argparse.Namespace) -> int:
                 maps[k] = 0.0
             kept_sizes = [list(s) for s, keep in zip(result.resolutions, kept[0, k].tolist()) if keep]
             base = f"{item.name}_{k + 1}_{_slug(name)}" if sal.shape[1] > 1 or class_ids else item.name
+            against = _rival_names(rivals, k, labels)
+            vs = ""
+            if against:
+                base += "_vs_" + "_".join(_slug(n) for _, n in against)
+                weight = "" if result.gamma in (None, 1.0) else f" (γ={result.gamma:g})"
+                vs = f" vs {', '.join(n for _, n in against)}{weight}"
             warnings = [f"photo: {n}" for n in item.photo.notes]
             if degenerate:
                 warnings.insert(
@@ -218,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
                     "shows nothing; the saved map is all zeros",
                 )
                 print_warning("explain", f"{item.label}: {name}: degenerate (constant) map, saved as zeros")
-            banner = f"{name} ({cls})  p={prob:.1%}  [{explainer.name}]" + ("  DEGENERATE" if degenerate else "")
+            banner = f"{name} ({cls}){vs}  p={prob:.1%}  [{explainer.name}]" + ("  DEGENERATE" if degenerate else "")
             try:
                 png = out.write_image(f"{base}.png", label_banner(overlay(photo, maps[k], alpha=args.alpha), banner))
                 out.write_npy(f"{base}.npy", maps[k])
@@ -231,6 +266,11 @@ def run(args: argparse.Namespace) -> int:
                     "class_name": name,
                     "probability": prob,
                     "rank": k + 1,
+                    **(
+                        {"against": [{"class_index": i, "class_name": n} for i, n in against], "gamma": result.gamma}
+                        if against
+                        else {}
+                    ),
                     "resolutions": [list(s) for s in result.resolutions],
                     "kept_scales": kept_sizes,
                     "original_size": list(photo.shape[:2]),
@@ -262,6 +302,42 @@ def run(args: argparse.Namespace) -> int:
             )
     _print_summary(rows, str(out.path))
     return 1 if failures or not rows else 0
+
+
+def _contrast_options(args: argparse.Namespace, class_ids: list[int]) -> dict[str, Any] | str:
+    """The explainer's ``contrast`` / ``gamma`` / ``contrast_k`` keywords from ``--against``, ``--gamma`` and
+    ``--contrast-k`` (an empty dict without ``--against``), or the error line."""
+    from .. import models
+
+    against = args.against or []
+    if not against:
+        if args.gamma is not None or args.contrast_k is not None:
+            return "--gamma and --contrast-k apply to contrastive maps: give --against as well"
+        return {}
+    options: dict[str, Any] = {} if args.gamma is None else {"gamma": float(args.gamma)}
+    if any(a.strip().lower() == "auto" for a in against):
+        if len(against) > 1:
+            return "--against auto stands alone (it picks each class's most probable other classes)"
+        return {"contrast": "auto", "contrast_k": args.contrast_k or 1, **options}
+    if args.contrast_k is not None:
+        return "--contrast-k applies to --against auto"
+    try:
+        rivals = [models.class_index(a) for a in against]
+    except ValueError as err:
+        return f"--against: {err}"
+    same = sorted(set(rivals) & set(class_ids))
+    if same:
+        return f"--against class {same[0]} is also a --class: a class cannot be explained against itself"
+    import torch
+
+    return {"contrast": torch.tensor([rivals], dtype=torch.long), **options}  # (1, M): one photo at a time
+
+
+def _rival_names(rivals: Any, k: int, labels: list[str]) -> list[tuple[int, str]]:
+    """(index, name) of the rivals of class k of the first image ((1, K, M) tensor; empty for a plain map)."""
+    if rivals.numel() == 0:
+        return []
+    return [(int(i), labels[int(i)] if int(i) < len(labels) else str(int(i))) for i in rivals[0, k].tolist()]
 
 
 def _print_summary(rows: list[_Row], out_dir: str) -> None:

@@ -1,4 +1,4 @@
-"""The object every saliency method returns, and the test that tells a real map from a constant one."""
+"""The object every saliency method returns."""
 
 from __future__ import annotations
 
@@ -9,53 +9,17 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from .normalize import CONSTANT_RTOL_ULPS, constant_maps
+
 if TYPE_CHECKING:
     from .accumulate import Recording
 
 __all__ = ["CONSTANT_RTOL_ULPS", "Result", "constant_maps"]
 
-CONSTANT_RTOL_ULPS = 64
-"""A map counts as constant when its range (max − min) is at most this many float32 units in the last place of its
-largest magnitude (64 · 2⁻²³ ≈ 7.6e-6 relative; the dtype's own ulp when coarser, for float16 / bfloat16): the
-few-ulp ripples that bilinear upsampling of a 1×1 feature map or a sum over scales leave on a constant map, which a
-plain min–max normalisation would blow up into full-range noise. float32 resolution is the floor even for float64
-maps, since maps computed in float32 keep their float32 ripples when converted."""
-
-
-def constant_maps(maps: Tensor) -> Tensor:
-    """Which maps of (..., H, W) are constant (degenerate): range ≤ :data:`CONSTANT_RTOL_ULPS` float32 ulps of their
-    largest magnitude (an all-zero map is constant).
-
-    Such a map ranks no pixel above another: there is nothing to show, and every metric of it is undefined.
-
-    Args:
-        maps: (..., H, W) floating (or integer) tensor.
-
-    Returns:
-        BoolTensor of shape (...,) on the maps' device.
-
-    Example:
-        >>> m = torch.full((2, 4, 4), 1.2089293)
-        >>> m[0, 0, 0] += 2.4e-7                       # one-ulp ripple: still constant
-        >>> m[1, 0, 0] += 0.1
-        >>> constant_maps(m).tolist()
-        [True, False]
-    """
-    flat = maps.flatten(-2)
-    if not flat.is_floating_point():
-        flat = flat.float()
-    if flat.shape[-1] == 0:
-        return torch.ones(flat.shape[:-1], dtype=torch.bool, device=flat.device)
-    lo = flat.amin(dim=-1)
-    hi = flat.amax(dim=-1)
-    scale = torch.maximum(lo.abs(), hi.abs())
-    eps = max(torch.finfo(flat.dtype).eps, torch.finfo(torch.float32).eps)
-    return (hi - lo) <= CONSTANT_RTOL_ULPS * eps * scale
-
 
 @dataclass
 class Result:
-    """Saliency maps and what was explained.
+    r"""Saliency maps and what was explained.
 
     For a single class per image (the usual call) the leading shape is (B,); for several classes per image
     (``targets`` of shape (B, K) or ``top_k=K``) it is (B, K).
@@ -69,6 +33,10 @@ class Result:
         resolutions: the S input sizes (h, w) that were run; ``resolutions[0]`` is the base scale.
         scale_top1: (B, S) int64 top-1 class at each scale (empty when the method does not run the model).
         method: name of the method that produced the maps.
+        contrast: for a contrastive call (``contrast=``), the rival classes each target was explained against:
+            (B, M) or (B, K, M) int64; an empty tensor for a plain call.
+        gamma: the weight of the rivals in the explained score :math:`y_c - \gamma\,\mathrm{mean}_j y_{d_j}`
+            (``None`` for a plain call).
         degenerate: (B,) or (B, K) bool, same shape as ``targets``: the map is constant (:func:`constant_maps` of
             ``raw``: e.g. a 1×1 feature map, a 1×1 photo, or a ReLU that removed everything). Its ``saliency`` is
             all zeros, it shows nothing, and every metric of it is undefined (NaN). Computed from ``raw`` when not
@@ -83,6 +51,8 @@ class Result:
     resolutions: list[tuple[int, int]] = field(default_factory=list)
     scale_top1: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
     method: str = ""
+    contrast: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+    gamma: float | None = None
     degenerate: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.bool))
 
     def __post_init__(self) -> None:
@@ -94,7 +64,7 @@ class Result:
         """The result of ``raw`` maps (B, K, H, W), already ReLU'd, computed from ``recording``: min–max normalised
         (constant maps → zeros, flagged ``degenerate``), with the recording's targets, probabilities, keep masks,
         sizes and per-scale top-1 classes."""
-        from .fuse import minmax_normalize
+        from .normalize import minmax_normalize
 
         return cls(
             saliency=minmax_normalize(raw),
@@ -106,6 +76,8 @@ class Result:
             resolutions=recording.sizes,
             scale_top1=recording.scale_top1,
             method=method,
+            contrast=recording.contrast if recording.contrast is not None else torch.empty(0, dtype=torch.long),
+            gamma=recording.gamma,
         )
 
     @classmethod
@@ -120,6 +92,8 @@ class Result:
             resolutions=list(parts[0].resolutions),
             scale_top1=torch.cat([p.scale_top1 for p in parts]),
             method=parts[0].method,
+            contrast=torch.cat([p.contrast for p in parts]),
+            gamma=parts[0].gamma,
             degenerate=torch.cat([p.degenerate for p in parts]),
         )
 
@@ -143,6 +117,8 @@ class Result:
             resolutions=list(self.resolutions),
             scale_top1=self.scale_top1.to(device),
             method=self.method,
+            contrast=self.contrast.to(device),
+            gamma=self.gamma,
             degenerate=self.degenerate.to(device),
         )
 
@@ -159,5 +135,7 @@ class Result:
             resolutions=list(self.resolutions),
             scale_top1=self.scale_top1,
             method=self.method,
+            contrast=self.contrast[:, k] if self.contrast.dim() == 3 else self.contrast,
+            gamma=self.gamma,
             degenerate=self.degenerate[:, k],
         )

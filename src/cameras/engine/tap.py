@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .contrast import class_scores
 from .layout import Layout, Reshape, TapContext, check_input_size, resolve_layout
 
 __all__ = [
@@ -257,12 +258,17 @@ class LayerTap:
         return TapOutput(logits=extract_logits(output), activations=leaf)
 
     @staticmethod
-    def gradient(out: TapOutput, targets: Tensor) -> Tensor:
-        """Gradient of the chosen class logits w.r.t. the tapped activations.
+    def gradient(out: TapOutput, targets: Tensor, rivals: Tensor | None = None, gamma: float = 1.0) -> Tensor:
+        r"""Gradient of the chosen class scores w.r.t. the tapped activations.
+
+        The score of target :math:`c` is its logit :math:`y_c`, or with ``rivals`` the contrastive score
+        :math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` (:func:`cameras.engine.contrast.class_scores`).
 
         Args:
             out: the result of :meth:`forward` with ``grad=True``.
             targets: (B, K) class indices; K classes share the one graph.
+            rivals: (B, K, M) rival classes of each target, or ``None`` (plain logits).
+            gamma: weight of the rivals' mean logit.
 
         Returns:
             (B, K, C, h, w) gradients; the backward pass stops at the tapped layer.
@@ -273,9 +279,10 @@ class LayerTap:
                 "The logits do not depend on the tapped layer's output (no graph from the layer to the logits)."
             )
         k_classes = targets.shape[1]
+        scores = class_scores(out.logits, targets, rivals, gamma)  # (B, K)
         grads = []
         for k in range(k_classes):
-            score = out.logits.gather(1, targets[:, k : k + 1]).sum()
+            score = scores[:, k].sum()
             (g,) = torch.autograd.grad(score, leaf, retain_graph=k < k_classes - 1, allow_unused=True)
             if g is None:
                 raise LayerNotReachedError("The logits do not depend on the tapped layer's output.")

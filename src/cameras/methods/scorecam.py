@@ -9,8 +9,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..engine.accumulate import record_scales
-from ..engine.fuse import minmax_normalize
+from ..engine.contrast import Contrast
 from ..engine.layout import Reshape
+from ..engine.normalize import minmax_normalize
 from ..engine.result import Result
 from ..engine.tap import extract_logits
 from .cam import ModelState, TopKExplainer, upsample_maps
@@ -32,6 +33,12 @@ class ScoreCAM(TopKExplainer):
     :math:`M = \mathrm{ReLU}(\sum_k w_k A_k)` at the layer's resolution, then upsampled and min–max normalised.
     The C masked passes per image run without autograd, ``batch_size`` at a time (memory is bounded by
     ``batch_size × 3 × H × W`` inputs), with a tqdm progress bar.
+
+    Contrastive Score-CAM (``contrast=``, see :class:`~cameras.methods.base.Explainer`): the weight is the
+    difference of the scores Score-CAM uses, the masked input's probabilities,
+    :math:`w_k = p_c(X \odot H_k) - \gamma\,\mathrm{mean}_j\,p_{d_j}(X \odot H_k)`. Score-CAM scores a channel
+    by a probability, not a logit, so this is *not* the plain map of a model whose logit is the difference (the
+    softmax mixes the classes); it is the same comparison made with Score-CAM's own scores.
 
     Differences from pytorch-grad-cam's ``ScoreCAM``: it upsamples the masks with ``align_corners=True`` and weights
     channels with a softmax *over channels* of the raw target logits; the definitions coincide when its masks use
@@ -56,6 +63,7 @@ class ScoreCAM(TopKExplainer):
 
     name = "scorecam"
     label = "Score-CAM"
+    supports_contrast = True
 
     def __init__(
         self,
@@ -73,7 +81,13 @@ class ScoreCAM(TopKExplainer):
         self.progress = progress
 
     def explain(
-        self, images: Tensor, targets: Tensor | None, top_k: int = 1, upsample: bool = True, **kwargs: Any
+        self,
+        images: Tensor,
+        targets: Tensor | None,
+        top_k: int = 1,
+        upsample: bool = True,
+        contrast: Contrast | None = None,
+        **kwargs: Any,
     ) -> Result:
         if kwargs:
             raise TypeError(f"Unexpected arguments for ScoreCAM: {', '.join(kwargs)}.")
@@ -87,10 +101,13 @@ class ScoreCAM(TopKExplainer):
             targets,
             top_k=top_k,
             need_gradients=False,
+            contrast=contrast,
             reshape=self.reshape,
         )
         acts = recording.scales[0].activations  # (B, C, h, w) float32
         chosen = recording.targets  # (B, K)
+        rivals = recording.contrast  # (B, K, M) or None
+        gamma = recording.gamma or 0.0
         batch, channels = acts.shape[:2]
         weights = torch.empty(batch, chosen.shape[1], channels, device=acts.device, dtype=torch.float32)
         steps = batch * ((channels + self.batch_size - 1) // self.batch_size)
@@ -103,7 +120,10 @@ class ScoreCAM(TopKExplainer):
                         masks = minmax_normalize(upsample_maps(acts[b, c0:c1].unsqueeze(0), out_size))[0]
                         masked = images[b].unsqueeze(0) * masks.unsqueeze(1).to(images.dtype)  # (c, 3, H, W)
                         probs = extract_logits(self.model(masked)).float().softmax(dim=1)  # (c, classes)
-                        weights[b, :, c0:c1] = probs[:, chosen[b]].T
+                        w = probs[:, chosen[b]].T  # (K, c)
+                        if rivals is not None:
+                            w = w - gamma * probs[:, rivals[b]].mean(dim=2).T
+                        weights[b, :, c0:c1] = w
                         bar.update(1)
         finally:
             bar.close()
@@ -118,4 +138,6 @@ class ScoreCAM(TopKExplainer):
             resolutions=recording.sizes,
             scale_top1=recording.scale_top1,
             method=self.name,
+            contrast=torch.empty(0, dtype=torch.long) if rivals is None else rivals,
+            gamma=recording.gamma,
         )

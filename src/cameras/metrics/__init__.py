@@ -1,5 +1,5 @@
-"""Metrics for saliency maps: localisation (pointing game, energy in box) and faithfulness (insertion/deletion,
-confidence change), plus bounding-box I/O.
+"""Metrics for saliency maps: localisation (pointing game, energy in box, discrimination between annotated classes)
+and faithfulness (insertion/deletion, confidence change), plus bounding-box I/O.
 
 Conventions: ``saliency`` is (B, H, W); ``boxes`` is a list of B float tensors (K_i, 4) with half-open rows
 ``(x0, y0, x1, y1)`` in the map's pixels (pixel (x, y) inside when x0 <= x < x1 and y0 <= y < y1); several boxes
@@ -23,6 +23,7 @@ from .boxes import (
     load_voc_xml,
     save_boxes_json,
 )
+from .discrimination import discrimination
 from .faithfulness import Baseline, ConfidenceChange, InsertionDeletion, confidence_change, insertion_deletion
 from .localization import boxes_to_mask, energy_in_box, pointing_game
 
@@ -35,6 +36,7 @@ __all__ = [
     "boxes_to_input",
     "boxes_to_mask",
     "confidence_change",
+    "discrimination",
     "energy_in_box",
     "insertion_deletion",
     "load_boxes",

@@ -5,7 +5,7 @@ Both metrics run the model on perturbed copies of the images; forward passes are
 (BatchNorm statistics untouched; every module's training flag and ``requires_grad`` restored afterwards, also on an
 error), and on the model's device and dtype. Results come back on the images' device.
 
-A constant map (:func:`cameras.engine.result.constant_maps`, e.g. the all-zero map of a degenerate explanation)
+A constant map (:func:`cameras.engine.normalize.constant_maps`, e.g. the all-zero map of a degenerate explanation)
 orders no pixel before another and shows nothing, so both metrics are **undefined** for it: ``nan`` in every field
 of that image (its forward passes are skipped), never a number an arbitrary pixel order would give. Average with
 ``torch.nanmean``; ``.undefined`` counts such images.
@@ -22,7 +22,7 @@ import torchvision.transforms.functional as TF
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..engine.result import constant_maps
+from ..engine.normalize import constant_maps
 from ..engine.state import ModelState
 from ..engine.tap import extract_logits
 from ..methods.base import model_device_dtype

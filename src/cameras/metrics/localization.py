@@ -8,7 +8,7 @@ Conventions shared by every function here:
   ``x0 <= x < x1`` and ``y0 <= y < y1``. Several boxes of one image count as their union; parts of a box outside
   the map are ignored. An image with no box (K_i = 0) has no pixel inside.
 * **undefined is NaN**: a score is undefined — ``nan``, never a made-up 0 or 1 — for an image whose map is constant
-  (:func:`cameras.engine.result.constant_maps`: it points nowhere; e.g. a degenerate map of a 1×1 feature map) or
+  (:func:`cameras.engine.normalize.constant_maps`: it points nowhere; e.g. a degenerate map of a 1×1 feature map) or
   which has no box pixel on the map (no box, or every box outside the map). Average with ``torch.nanmean`` and count
   the undefined items with ``torch.isnan(scores).sum()``.
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..engine.result import constant_maps
+from ..engine.normalize import constant_maps
 from ._checks import check_boxes, check_saliency
 
 __all__ = ["boxes_to_mask", "energy_in_box", "pointing_game"]

@@ -9,9 +9,9 @@ implementations are used: :func:`scipy.stats.spearmanr`, :func:`skimage.metrics.
 For all four, **1 means identical** and lower means the map changed; a saliency method that passes the sanity
 check shows a clear drop as the model is randomised.
 
-A constant map (:func:`cameras.engine.result.constant_maps`: all zero, uniform, or flat to a few ulps) has no ranking,
-no structure and no gradients, so every measure involving one is **undefined**: ``nan``, never a made-up 0 (which
-would read as "the map changed completely", even for a map compared with itself).
+A constant map (:func:`cameras.engine.normalize.constant_maps`: all zero, uniform, or flat to a few ulps) has no
+ranking, no structure and no gradients, so every measure involving one is **undefined**: ``nan``, never a made-up 0
+(which would read as "the map changed completely", even for a map compared with itself).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from scipy import stats
 from skimage.feature import hog
 from skimage.metrics import structural_similarity
 
-from ..engine.result import constant_maps
+from ..engine.normalize import constant_maps
 
 __all__ = ["METRICS", "compare_maps", "hog_similarity", "is_constant", "spearman", "ssim"]
 
@@ -46,7 +46,7 @@ def _check_pair(a: Array, b: Array) -> tuple[NDArray[np.float64], NDArray[np.flo
 
 
 def is_constant(m: Array) -> bool:
-    """Whether a map is constant in the sense of :func:`cameras.engine.result.constant_maps`."""
+    """Whether a map is constant in the sense of :func:`cameras.engine.normalize.constant_maps`."""
     return bool(constant_maps(torch.from_numpy(np.ascontiguousarray(m, dtype=np.float64))))
 
 
