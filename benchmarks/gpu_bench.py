@@ -5,13 +5,14 @@ Measured in one run, on the same inputs and device:
 * the authors' cost structure (:mod:`authors_port`: module hooks, full backward with parameter gradients, every
   scale's full-resolution tensors kept, all-channel fusion), fp32, batch 1;
 * for each mode — fp32 batch 1 (contiguous), fp32 batch 32 channels-last, bf16 batch 1/8/32 channels-last — the
-  engine (``cameras.CAMERAS``) with each of the fusions ``gram``, ``tiles`` and (where usable) ``triton``, timed
+  engine (``cameras.CAMERAS``) with each of the CAMERAS fusions ``gram`` and ``tiles``, timed
   round-robin with its forward-only floor (the 8 forward passes alone under inference mode, same batch, dtype and
   memory format, resizes included); the table row shows the fastest fusion, the JSON all of them;
-* the fusion step alone (2048 channels, 224 px output) for each implementation (matmul, gram, tiles, gram-tf32,
-  interpolate, triton, triton-gather), batch 1 and 32;
+* the fusion step alone (2048 channels, 224 px output) for each kept path (interpolate, matmul, gram, tiles, and
+  ``tiles`` at fixed tile sides to check its cost model), batch 1 and 32, and the two paths for any rule (matmul,
+  interpolate) with Grad-CAM++'s rule, which decide ``"auto"`` for the ``MultiScale(...)`` methods on CUDA;
 * exactness: fp32 engine vs the authors' structure (max |Δ| of the [0, 1] maps, should be ≤ 1e-4), bf16 vs fp32
-  (max |Δ| and top-1 agreement; random weights, so only a smoke figure), Triton fusion vs the exact definition.
+  (max |Δ| and top-1 agreement; random weights, so only a smoke figure), every fusion vs the literal definition.
 
 Reports ms/image, images/s and the peak ``torch.cuda.max_memory_allocated`` (reset before each measured block, so it
 includes the model's weights), prints a Markdown table and writes JSON (``--json``). Every block is guarded: an error
@@ -45,9 +46,9 @@ from authors_port import authors_cameras  # noqa: E402
 
 import cameras  # noqa: E402
 from cameras.engine import fuse, record_scales, schedule  # noqa: E402
-from cameras.engine.fuse import scale_weights  # noqa: E402
-from cameras.engine.fuse_tiles import auto_tile, fuse_tiles  # noqa: E402
-from cameras.engine.fuse_triton import triton_available, triton_usable  # noqa: E402
+from cameras.engine.fusion import auto_impl, cameras_rule, fuse_tiles, scale_weights  # noqa: E402
+from cameras.engine.fusion.tiles import auto_tile  # noqa: E402
+from cameras.methods.cam_rules import gradcampp_rule  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -155,7 +156,7 @@ def main() -> None:
         ("bf16", torch.bfloat16, big, True),
     ]
     exact_maps: dict[int, torch.Tensor] = {}
-    fusions = (["triton"] if triton_available(device) else []) + ["gram", "tiles"]
+    fusions = ["gram", "tiles"]  # the CAMERAS paths: the measured CUDA default and the candidate
     wanted = None if args.modes is None else set(args.modes.split(","))
     for name, dtype, batch, cl in modes:
         if wanted is not None and f"{name}_b{batch}" not in wanted:
@@ -240,15 +241,16 @@ def main() -> None:
                 row["speedup_vs_authors_per_image"] = auth_ms / row["engine_ms_per_image"]
 
     def fusion_block() -> dict:
-        out: dict[str, Any] = {"triton_available": triton_available(device), "triton_usable": triton_usable(device)}
+        out: dict[str, Any] = {}
         for batch in (1, big):
             with torch.no_grad():
                 top1 = net(pool[:batch]).argmax(dim=1, keepdim=True)
             rec = record_scales(net, "layer4", pool[:batch], sizes, top1)  # given targets: all scales fused
             ref = fuse(rec, (base, base), impl="interpolate")
-            impls = ["matmul", "gram", "tiles", "gram-tf32", "interpolate"]
-            impls += ["triton", "triton-gather"] if triton_available(device) else []
-            for impl in impls:
+            fused = [(int(s.activations.shape[-2]), int(s.activations.shape[-1])) for s in rec.scales]
+            channels = int(rec.scales[0].activations.shape[1])
+            out[f"auto_b{batch}"] = auto_impl(cameras_rule, device, fused, (base, base), channels)[0]  # the default
+            for impl in ["interpolate", "matmul", "gram", "tiles"]:
                 m = _measure(lambda impl=impl, rec=rec: fuse(rec, (base, base), impl=impl), device, reps, warmup)
                 got = fuse(rec, (base, base), impl=impl)
                 out[f"{impl}_b{batch}"] = {
@@ -256,11 +258,23 @@ def main() -> None:
                     "peak_mib": m["peak_mib"],
                     "max_rel_diff_vs_interpolate": float((got - ref).abs().max() / ref.abs().max()),
                 }
+            # the paths for any rule, with Grad-CAM++'s (what "auto" picks for the MultiScale methods on this device)
+            ref_pp = fuse(rec, (base, base), gradcampp_rule, impl="interpolate")
+            for impl in ["interpolate", "matmul"]:
+                m = _measure(
+                    lambda impl=impl, rec=rec: fuse(rec, (base, base), gradcampp_rule, impl=impl), device, reps, warmup
+                )
+                got = fuse(rec, (base, base), gradcampp_rule, impl=impl)
+                out[f"gradcam++_{impl}_b{batch}"] = {
+                    "ms_per_image": 1000 * m["s"] / batch,
+                    "peak_mib": m["peak_mib"],
+                    "max_rel_diff_vs_interpolate": float((got - ref_pp).abs().max() / ref_pp.abs().max()),
+                }
             # tile sizes of the tiled Gram fusion (to calibrate its cost model on this GPU; "tiles" uses auto_tile)
             acts = [s.activations for s in rec.scales]
             grads = [s.gradients for s in rec.scales]
             w = scale_weights(rec.keep).to(device)
-            out[f"tiles_auto_tile_b{batch}"] = auto_tile([tuple(a.shape[-2:]) for a in acts], (base, base), 2048)
+            out[f"tiles_auto_tile_b{batch}"] = auto_tile(fused, (base, base), channels)
             for tile in (12, 16, 20, 24, 28, 32, 40):
 
                 def run(tile: int = tile, acts: list = acts, grads: list = grads, w: torch.Tensor = w) -> torch.Tensor:
@@ -329,7 +343,7 @@ def main() -> None:
             lines = []
             x1 = pool[:1]
             for label, fn in [
-                ("engine fp32 b1, gram fusion", lambda: cameras.CAMERAS(net, "layer4", resolutions)(x1)),
+                ("engine fp32 b1, default fusion", lambda: cameras.CAMERAS(net, "layer4", resolutions)(x1)),
                 ("floor fp32 b1", lambda: floor(x1, None)),
             ]:
                 fn()
@@ -343,7 +357,7 @@ def main() -> None:
             with torch.no_grad():
                 top1 = net(pool).argmax(dim=1, keepdim=True)
             rec = record_scales(net, "layer4", pool, sizes, top1)
-            for impl in ["gram", "tiles"] + (["triton"] if triton_available(device) else []):
+            for impl in ["gram", "tiles"]:
                 fuse(rec, (base, base), impl=impl)
                 _sync(device)
                 with profile(activities=acts) as prof:
@@ -390,6 +404,8 @@ def main() -> None:
         )
     fusion = results.get("fusion_2048ch", {})
     for key, val in fusion.items():
+        if isinstance(val, str):
+            print(f"fusion {key}: {val}")
         if isinstance(val, dict):
             rel = val["max_rel_diff_vs_interpolate"]
             print(f"fusion {key}: {val['ms_per_image']:.2f} ms/img (rel. diff {rel:.1e})")

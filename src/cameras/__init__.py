@@ -32,7 +32,7 @@ from .methods import (
 
 __version__ = "0.1.0"
 
-_LAZY = ("attacks", "data", "metrics", "models", "sanity", "viz", "engine")
+_LAZY = ("attacks", "data", "metrics", "models", "sanity", "viz", "engine", "io")
 
 
 def __getattr__(name: str) -> Any:
@@ -60,6 +60,7 @@ __all__ = [
     "__version__",
     "attacks",
     "data",
+    "io",
     "methods",
     "metrics",
     "models",

@@ -17,9 +17,17 @@ from cameras import data, models
 from cameras.cli.compare import split_list
 from cameras.cli.main import main
 from cameras.models import LoadedModel, Preprocess
-from cameras.viz.compare import Comparison, compare_classes, compare_methods, compare_models, spearman
+from cameras.viz.compare import (
+    Comparison,
+    compare_class_grid,
+    compare_classes,
+    compare_methods,
+    compare_models,
+    spearman,
+)
 
 from ..engine.nets import TinyCNN
+from .fakes import fake_registry
 
 LABELS = ["ant", "bee", "cat", "dog", "eel"]
 
@@ -35,15 +43,25 @@ def photo() -> np.ndarray:
 
 
 def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's ρ as the Pearson correlation of ranks (maps of continuous values: no ties)."""
-    ra = np.argsort(np.argsort(a.ravel())).astype(np.float64)
-    rb = np.argsort(np.argsort(b.ravel())).astype(np.float64)
-    return float(np.corrcoef(ra, rb)[0, 1])
+    """Spearman's ρ as the Pearson correlation of ranks, tied values sharing their mean rank (ReLU'd maps have
+    many zeros)."""
+
+    def ranks(x: np.ndarray) -> np.ndarray:
+        flat = x.ravel()
+        order = np.argsort(flat, kind="stable")
+        r = np.empty(flat.size, dtype=np.float64)
+        r[order] = np.arange(flat.size, dtype=np.float64)
+        for value in np.unique(flat):  # ties: the mean of their ranks
+            tied = flat == value
+            r[tied] = r[tied].mean()
+        return r
+
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
-def _direct(loaded: LoadedModel, photo: np.ndarray, method: str, target: int | None) -> np.ndarray:
+def _direct(loaded: LoadedModel, photo: np.ndarray, method: str, target: int | None, **contrast: object) -> np.ndarray:
     prepared = loaded.preprocess(photo)
-    out = M.get(method)(loaded.model, layer=loaded.layer)(prepared.tensor, target)
+    out = M.get(method)(loaded.model, layer=loaded.layer)(prepared.tensor, target, **contrast)  # type: ignore[arg-type]
     return prepared.to_original(out.saliency[0]).numpy()
 
 
@@ -148,6 +166,76 @@ def test_classes_view_with_contrasts(photo: np.ndarray, tmp_path: Path) -> None:
         compare_classes(loaded, photo, ["bee", "zebra"])
 
 
+def test_classes_view_contrastive(photo: np.ndarray, tmp_path: Path) -> None:
+    loaded = _tiny(seed=0)
+    view = compare_classes(loaded, photo, ["bee", "dog"], method="gradcam", contrastive=True, gamma=0.7, image_name="n")
+    maps = [p for p in view.panels if p.kind == "map"]
+    second = [p for p in view.panels if p.kind == "contrastive"]
+    assert [p.class_index for p in second] == [1, 3] and [p.against for p in second] == [[3], [1]]
+    for panel, rival in zip(second, (3, 1)):
+        ref = _direct(loaded, photo, "gradcam", panel.class_index, contrast=rival, gamma=0.7)
+        assert np.allclose(panel.saliency, ref, atol=1e-6)
+        assert "contrastive" in panel.title and "0.7·" in panel.title
+    forms = {s["form"]: s["rho"] for s in view.spearman}
+    assert forms["plain"] == pytest.approx(_rank_corr(maps[0].saliency, maps[1].saliency), abs=1e-6)
+    assert forms["contrastive"] == pytest.approx(_rank_corr(second[0].saliency, second[1].saliency), abs=1e-6)
+    assert view.info["gamma"] == 0.7
+    # photo + 2 maps, text + 2 contrastive maps, and one colour bar: every map on [0, 1]
+    assert len(view.figure.axes) == 6 + 1
+    _no_overlapping_text(view)
+    meta = json.loads(view.save(tmp_path, "c")[1].read_text())
+    assert [p["kind"] for p in meta["panels"]] == ["map", "map", "contrastive", "contrastive"]
+    assert [s["form"] for s in meta["spearman"]] == ["plain", "contrastive"]
+    three = compare_classes(loaded, photo, [0, 1, 2], method="gradcam", contrastive=True)
+    assert [p.against for p in three.panels[3:]] == [[1, 2], [0, 2], [0, 1]]
+    ref = _direct(loaded, photo, "gradcam", 0, contrast=torch.tensor([[1, 2]]))
+    assert np.allclose(three.panels[3].saliency, ref, atol=1e-6)
+    with pytest.raises(ValueError, match="gamma applies to contrastive"):
+        compare_classes(loaded, photo, [0, 1], gamma=0.5)
+    with pytest.raises(ValueError, match="gamma must be finite"):
+        compare_classes(loaded, photo, [0, 1], contrastive=True, gamma=float("inf"))
+
+
+@pytest.mark.parametrize("contrastive", [False, True])
+def test_class_grid_rows_by_method_and_by_model(photo: np.ndarray, tmp_path: Path, contrastive: bool) -> None:
+    loaded = _tiny(seed=0)
+    grid = compare_class_grid(
+        [loaded], photo, ["bee", "dog"], ["gradcam", "layercam"], contrastive=contrastive, image_name="n"
+    )
+    assert grid.view == "class_grid" and grid.info["rows"] == ["Grad-CAM", "LayerCAM"]
+    kind = "contrastive" if contrastive else "contrast"
+    assert [(p.row, p.kind, p.class_index) for p in grid.panels] == [
+        (row, k, c) for row in ("Grad-CAM", "LayerCAM") for k in ("map", kind) for c in (1, 3)
+    ]
+    for row, method in (("Grad-CAM", "gradcam"), ("LayerCAM", "layercam")):
+        a, b, ca, cb = [p.saliency for p in grid.panels if p.row == row]
+        assert np.allclose(a, _direct(loaded, photo, method, 1), atol=1e-6)
+        assert np.allclose(b, _direct(loaded, photo, method, 3), atol=1e-6)
+        if contrastive:
+            assert np.allclose(ca, _direct(loaded, photo, method, 1, contrast=3), atol=1e-6)
+            assert np.allclose(cb, _direct(loaded, photo, method, 3, contrast=1), atol=1e-6)
+        else:
+            assert np.allclose(ca, np.maximum(a - b, 0), atol=1e-6) and np.allclose(cb, np.maximum(b - a, 0))
+        rhos = [s for s in grid.spearman if s["row"] == row]
+        assert [s["form"] for s in rhos] == (["plain", "contrastive"] if contrastive else ["plain"])
+        assert rhos[0]["rho"] == pytest.approx(_rank_corr(a, b), abs=1e-6)
+    # 2 rows × (photo + 4 panels) and ONE colour bar for every panel, contrasts included
+    assert len(grid.figure.axes) == 2 * 5 + 1
+    assert "one scale" in grid.figure.axes[-1].get_ylabel()
+    _no_overlapping_text(grid)
+    by_model = compare_class_grid([_tiny("a", 0), _tiny("b", 1, 40)], photo, ["bee", "eel"], ["hirescam"])
+    assert by_model.info["rows"] == ["a", "b"] and [p.model for p in by_model.panels[::4]] == ["a", "b"]
+    other = _tiny("b", 1, 40)
+    assert np.allclose(by_model.panels[4].saliency, _direct(other, photo, "hirescam", 1), atol=1e-6)
+    assert json.loads(by_model.save(tmp_path)[1].read_text())["panels"][0]["row"] == "a"
+    with pytest.raises(ValueError, match="rows must differ"):
+        compare_class_grid([loaded], photo, ["bee", "eel"], ["gradcam", "gradcam"])
+    with pytest.raises(ValueError, match="at least two classes"):
+        compare_class_grid([loaded], photo, ["bee"], ["gradcam"])
+    with pytest.raises(ValueError, match="layer applies to one model"):
+        compare_class_grid([loaded, other], photo, ["bee", "eel"], ["gradcam"], layer="features")
+
+
 def test_models_view_spearman(photo: np.ndarray, tmp_path: Path) -> None:
     a, b, c = _tiny("a", seed=0, size=32), _tiny("b", seed=1, size=48), _tiny("c", seed=2, size=40)
     view = compare_models([a, b, c], photo, "layercam", image_name="noise")
@@ -174,14 +262,7 @@ def test_models_view_spearman(photo: np.ndarray, tmp_path: Path) -> None:
 
 @pytest.fixture
 def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    def load(name: str, weights: object = "DEFAULT", device: object = "cpu") -> LoadedModel:
-        seeds = {"tiny0": 0, "tiny1": 1, "tiny2": 2}
-        if name not in seeds:
-            raise ValueError(f"Unknown model {name!r}.")
-        return _tiny(name, seed=seeds[name])
-
-    monkeypatch.setattr(models, "load", load)
-    monkeypatch.setattr(models, "DEFAULT_MODEL", "tiny0")
+    fake_registry(monkeypatch, {f"tiny{i}": (lambda i=i: _tiny(f"tiny{i}", seed=i)) for i in range(3)})  # type: ignore[misc]
 
 
 def test_split_list() -> None:
@@ -212,13 +293,41 @@ def test_cli_views(photo: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.usefixtures("tiny_registry")
+def test_cli_contrastive_and_grids(photo: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    img = tmp_path / "noise.png"
+    Image.fromarray(photo).save(img)
+    out = tmp_path / "out"
+    argv = ["compare", str(img), "--classes", "bee,dog", "--methods", "gradcam", "--contrastive", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "[plain] bee vs dog" in printed and "[contrastive] bee vs dog" in printed and "bee (1) vs 3" in printed
+    meta = json.loads((out / "compare_classes_noise.json").read_text())
+    assert [p["kind"] for p in meta["panels"]] == ["map", "map", "contrastive", "contrastive"]
+    ref = _direct(_tiny("tiny0", 0), photo, "gradcam", 1, contrast=3)
+    assert meta["panels"][2]["map_mean"] == pytest.approx(float(ref.mean()), abs=1e-6)
+    assert main(["compare", str(img), "--classes", "bee,dog", "--methods", "gradcam,layercam", "--out", str(out)]) == 0
+    meta = json.loads((out / "compare_class_grid_noise.json").read_text())
+    assert meta["rows"] == ["Grad-CAM", "LayerCAM"] and len(meta["panels"]) == 8
+    assert "[Grad-CAM] [plain] bee vs dog" in capsys.readouterr().out
+    argv = ["compare", str(img), "--classes", "bee,dog", "--models", "tiny0,tiny1", "--contrastive", "--gamma", "0.5"]
+    assert main([*argv, "--methods", "hirescam", "--out", str(out)]) == 0
+    meta = json.loads((out / "compare_class_grid_noise.json").read_text())
+    assert meta["rows"] == ["tiny0", "tiny1"] and meta["gamma"] == 0.5
+    assert {p["kind"] for p in meta["panels"]} == {"map", "contrastive"}
+
+
+@pytest.mark.usefixtures("tiny_registry")
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = [
-        (["--classes", "bee,eel", "--models", "tiny0,tiny1"], "one thing at a time"),
+        (["--methods", "gradcam,cam", "--models", "tiny0,tiny1"], "one thing at a time"),
+        (["--classes", "bee,eel", "--methods", "gradcam,cam", "--models", "tiny0,tiny1"], "one thing at a time"),
+        (["--contrastive"], "--contrastive needs two or more --classes"),
+        (["--classes", "bee,eel", "--gamma", "0.5"], "--gamma applies to --contrastive"),
+        (["--classes", "bee,eel", "--contrastive", "--gamma", "inf"], "argument --gamma: must be a finite number"),
         (["--methods", "nope"], "Unknown method"),
         (["--models", "nope"], "Unknown model"),
         (["--classes", "bee,zebra", "--methods", "gradcam"], "Unknown class"),
-        (["missing.png"], "not found"),
+        (["missing.png"], "no such file"),
         (["--resolutions", "a,b"], "resolutions"),
         (["--alpha", "2"], "alpha"),
     ]
@@ -249,3 +358,21 @@ def test_end_to_end_efficientnet_lite_on_chelsea(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "compare_methods_chelsea.json").read_text())
     assert meta["models"] == ["efficientnet_lite0"] and meta["photo_size"] == [300, 451]
     assert meta["input_size"] == [224, 337]
+
+
+@pytest.mark.slow
+def test_contrastive_maps_tell_the_chelsea_cats_apart() -> None:
+    """On chelsea the plain CAMERAS maps of 'tiger cat' and 'Egyptian cat' rank the pixels almost alike; the
+    contrastive maps (each class against the other) do not: they show different evidence."""
+    lite0 = models.load("efficientnet_lite0")
+    view = compare_classes(
+        lite0,
+        data.sample_image("chelsea"),
+        ["tiger cat", "Egyptian cat"],
+        "cameras",
+        method_kwargs={"*": {"resolutions": [224, 324, 424]}},
+        contrastive=True,
+    )
+    forms = {s["form"]: s["rho"] for s in view.spearman}
+    assert forms["plain"] > 0.9 and forms["contrastive"] < 0.0
+    assert [p.against for p in view.panels[2:]] == [[285], [282]]

@@ -108,29 +108,9 @@ def test_adversarial_test_writes_plot_and_json(tiny: None, tmp_path: Path, capsy
         for r in report["results"][variant].values():
             assert r["patch"] == 4 and r["grid"] == [8, 11]  # the 36×48 photo → 32×43 input
             assert len(r["spearman"]) == 1 and (r["spearman"][0] is None or -1 <= r["spearman"][0] <= 1)
-            assert 0 <= r["top_overlap"][0] <= 1
+            assert (r["top_overlap"][0] is None) == (r["spearman"][0] is None)
+            assert r["top_overlap"][0] is None or 0 <= r["top_overlap"][0] <= 1
     assert report["class_name"] == LABELS[report["class_index"]]
     assert (out / "adversarial.png").stat().st_size > 1000
     printed = capsys.readouterr().out
     assert "trained:spearman" in printed and "randomized:top10" in printed
-
-
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--patch", "0"], "--patch must be >= 1"),
-        (["--patch", "40"], "larger than the image"),
-        (["--eps", "0"], "--eps must be a number > 0"),
-        (["--attack-steps", "0"], "--attack-steps"),
-        (["--test", "nope"], "--test must be"),
-        (["--class", "99"], "targets must be classes"),
-    ],
-)
-def test_adversarial_bad_options(
-    tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
-) -> None:
-    code = main(["sanity", str(_photo(tmp_path)), "--test", "adversarial", "--methods", "gradcam", "--out",
-                 str(tmp_path / "out"), "--no-progress", *extra])  # fmt: skip
-    assert code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("cameras sanity: error:") and message in err[0]

@@ -4,9 +4,13 @@ Per scale: resize the input (bicubic, align_corners=False; the input itself at i
 ordinary forward hook, full ``backward()`` of the class logit (parameter gradients included), upsample every channel
 of A and G to the input size (bilinear, align_corners=False), average over the kept scales, fuse with all channels at
 full resolution, ReLU, min–max normalise. Nothing here is shared with the library's engine.
+
+:func:`reference_fusion` is the fusion step alone written the same way, in float64, for the fusion paths' tests.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -19,8 +23,12 @@ def reference_cameras(
     images: Tensor,
     sizes: list[tuple[int, int]],
     targets: Tensor | None = None,
+    reshape: Callable[[Tensor, tuple[int, int]], Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Return (saliency (B, H, W), targets (B,), kept (B, S)) computed image by image, scale by scale."""
+    """Return (saliency (B, H, W), targets (B,), kept (B, S)) computed image by image, scale by scale.
+
+    ``reshape(tensor, (h_in, w_in))`` maps the hooked layer output of a (1, 3, h_in, w_in) input, and its gradient,
+    to (1, C, h, w)."""
     model.eval()
     batch, _, height, width = images.shape
     maps, chosen, kept_all = [], [], []
@@ -55,6 +63,8 @@ def reference_cameras(
                 a = store["a"].detach()
                 g = store["a"].grad
                 assert g is not None
+                if reshape is not None:
+                    a, g = reshape(a, tuple(x.shape[-2:])), reshape(g, tuple(x.shape[-2:]))
                 if not keep:
                     continue
                 up_a = F.interpolate(a, size=(height, width), mode="bilinear", align_corners=False)
@@ -72,3 +82,41 @@ def reference_cameras(
     finally:
         handle.remove()
     return torch.stack(maps), torch.tensor(chosen), torch.tensor(kept_all)
+
+
+def reference_fusion(
+    acts: list[Tensor],
+    grads: list[Tensor],
+    weights: Tensor,
+    out: tuple[int, int],
+    rule: Callable[[Tensor, Tensor], Tensor] | None = None,
+) -> Tensor:
+    """The fusion's definition in float64, all channels at once: Ā = Σ_s w_s up(A_s), Ḡ = Σ_s w_s up(G_s) with
+    ``up`` = F.interpolate (bilinear, align_corners=False), then ``rule(Ā, Ḡ)`` (default Σ_c Ā_c Ḡ_c), before the
+    ReLU. A (B, C, h_s, w_s), G (B, K, C, h_s, w_s), weights (B, K, S) → (B, K, H, W) float64."""
+    b, k = grads[0].shape[:2]
+    sum_a = sum(
+        weights[:, :, s, None, None, None].double()
+        * F.interpolate(a.double(), size=out, mode="bilinear", align_corners=False).unsqueeze(1)
+        for s, a in enumerate(acts)
+    )
+    sum_g = sum(
+        weights[:, :, s, None, None, None].double()
+        * F.interpolate(g.double().flatten(0, 1), size=out, mode="bilinear", align_corners=False).unflatten(0, (b, k))
+        for s, g in enumerate(grads)
+    )
+    assert isinstance(sum_a, Tensor) and isinstance(sum_g, Tensor)
+    return (sum_a * sum_g).sum(2) if rule is None else rule(sum_a, sum_g)
+
+
+def random_problem(
+    seed: int, batch: int, channels: int, classes: int, sizes: list[tuple[int, int]], zero: tuple[int, int, int]
+) -> tuple[list[Tensor], list[Tensor], Tensor]:
+    """Random per-scale A (B, C, h, w), G (B, K, C, h, w) and scale weights (B, K, S), the weight at index ``zero``
+    set to 0 (a dropped scale)."""
+    gen = torch.Generator().manual_seed(seed)
+    acts = [torch.randn(batch, channels, h, w, generator=gen) for h, w in sizes]
+    grads = [torch.randn(batch, classes, channels, h, w, generator=gen) for h, w in sizes]
+    weights = torch.rand(batch, classes, len(sizes), generator=gen)
+    weights[zero] = 0.0
+    return acts, grads, weights

@@ -293,26 +293,3 @@ def test_errors_scales_and_layers(tiny: TinyCNN) -> None:
 def test_inference_mode_is_refused(tiny: TinyCNN) -> None:
     with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
         cameras.CAMERAS(tiny, layer="features", resolutions=[1.0])(torch.randn(1, 3, 16, 16))
-
-
-def test_bilinear_matrix_equals_interpolate() -> None:
-    from cameras.engine.fuse import bilinear_matrix
-
-    x = torch.randn(2, 5, 7, 11, dtype=torch.float64)
-    for out in [(7, 11), (13, 29), (224, 337), (3, 5)]:
-        mh, mw = bilinear_matrix(7, out[0]).double(), bilinear_matrix(11, out[1]).double()
-        ref = torch.nn.functional.interpolate(x, size=out, mode="bilinear", align_corners=False)
-        assert (mh @ x @ mw.T - ref).abs().max() < 1e-6
-
-
-def test_fuse_matmul_equals_interpolate_path() -> None:
-    from cameras.engine import fuse, record_scales
-
-    model = SizeSensitive()  # some scales dropped: exercises the per-image weights
-    x = torch.rand(3, 3, 16, 20)
-    rec = record_scales(model, "features", x, schedule([1.0, 2.0, 3.3, 5.0], (16, 20)), top_k=2)
-    a = fuse(rec, (16, 20), impl="matmul", chunk_size=4)
-    b = fuse(rec, (16, 20), impl="interpolate", chunk_size=5)
-    assert (a - b).abs().max() <= 1e-5 * b.abs().max()
-    with pytest.raises(ValueError, match="impl"):
-        fuse(rec, (16, 20), impl="fastest")

@@ -16,16 +16,13 @@ import torchvision
 
 import cameras
 from cameras.engine import fuse, record_scales
-from cameras.engine.fuse import fuse_gram
-from cameras.engine.fuse_tiles import fuse_tiles
-from cameras.engine.fuse_triton import fuse_gather, fuse_triton, fuse_triton_gram, triton_usable
+from cameras.engine.fusion import IMPLS, fuse_gram, fuse_interpolate, fuse_matmul, fuse_tiles
 
 from ..engine.nets import SizeSensitive, TinyCNN
-from ..engine.reference import reference_cameras
+from ..engine.reference import random_problem, reference_cameras, reference_fusion
 
 CUDA = torch.device(os.environ.get("CAMERAS_TEST_DEVICE", "cuda"))
-"""The device under test. ``CAMERAS_TEST_DEVICE=cpu TRITON_INTERPRET=1`` dry-runs the file on a CPU (the Triton kernel
-under Triton's interpreter) to check the tests themselves."""
+"""The device under test. ``CAMERAS_TEST_DEVICE=cpu`` dry-runs the file on a CPU to check the tests themselves."""
 
 pytestmark = pytest.mark.skipif(
     CUDA.type == "cuda" and not torch.cuda.is_available(), reason="needs a CUDA device (or CAMERAS_TEST_DEVICE)"
@@ -49,7 +46,7 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a @ b) / (a.norm() * b.norm()))
 
 
-@pytest.mark.parametrize("fusion", ["auto", "tiles", "triton", "triton-gather", "gram", "matmul", "interpolate"])
+@pytest.mark.parametrize("fusion", IMPLS)
 def test_engine_on_cuda_equals_reference(fusion: str) -> None:
     model = TinyCNN(seed=21, width=16)
     x = torch.randn(3, 3, 40, 52)
@@ -79,40 +76,47 @@ def test_resnet18_cuda_matches_cpu_engine_every_fusion() -> None:
     x = torch.randn(2, 3, 128, 128)
     cpu = cameras.CAMERAS(net, layer="layer4", resolutions=[128, 192, 256], fusion="interpolate")(x)
     net = net.to(CUDA)
-    for fusion in ("auto", "tiles", "triton", "triton-gather", "gram", "gram-tf32", "matmul"):
+    for fusion in IMPLS:
         gpu = cameras.CAMERAS(net, layer="layer4", resolutions=[128, 192, 256], fusion=fusion)(x.to(CUDA))
         assert torch.equal(gpu.targets.cpu(), cpu.targets)
         assert (gpu.saliency.cpu() - cpu.saliency).abs().max() <= 1e-4, fusion
 
 
-def test_triton_kernel_equals_gather_on_cuda() -> None:
-    assert triton_usable(CUDA)  # both kernels pass their one-time self-check
-    gen = torch.Generator().manual_seed(4)
+def test_fusion_paths_on_cuda_equal_the_float64_definition() -> None:
+    """Every kept path with its CUDA step sizes (several images per step by default, one per step forced) and both
+    orientations of the output, against the float64 definition computed on the CPU: four scales, three classes, a
+    dropped scale, a partial last channel step (300 channels)."""
     sizes = [(7, 7), (11, 10), (14, 15), (30, 29)]
-    channels, out = (300, (97, 131)) if CUDA.type == "cuda" else (40, (13, 17))  # the interpreter is slow
-    acts = [torch.randn(2, channels, h, w, generator=gen).to(CUDA) for h, w in sizes]
-    grads = [torch.randn(2, 3, channels, h, w, generator=gen).to(CUDA) for h, w in sizes]
-    weights = torch.rand(2, 3, 4, generator=gen).to(CUDA)
-    weights[1, 2, 3] = 0.0
-    ref = fuse_gather(acts, grads, weights, out)
-    scale = ref.abs().max()
-    for blocks in ((None, None), (64, 32), (128, 16), (32, 64)):
-        got = fuse_triton(acts, grads, weights, out, block_p=blocks[0], block_c=blocks[1])
-        assert (got - ref).abs().max() <= 1e-5 * scale, blocks
-    for split in (False, True):
-        got = fuse_gram(acts, grads, weights, out, split_tf32=split)
-        assert (got - ref).abs().max() <= 1e-5 * scale, split
-    for tile in (None, 8, (16, 28), 32):
+    channels, out = (300, (97, 131)) if CUDA.type == "cuda" else (40, (13, 17))  # a smaller dry run on a CPU
+    acts, grads, weights = random_problem(4, 2, channels, 3, sizes, zero=(1, 2, 3))
+    dev = ([a.to(CUDA) for a in acts], [g.to(CUDA) for g in grads], weights.to(CUDA))
+    for size in (out, out[::-1]):
+        ref = reference_fusion(acts, grads, weights, size)
+        runs: dict[object, torch.Tensor] = {
+            "matmul": fuse_matmul(*dev, size),
+            "interpolate": fuse_interpolate(*dev, size),
+        }
         for per_step in (None, 1):
-            got = fuse_tiles(acts, grads, weights, out, tile=tile, images_per_step=per_step)
-            assert (got - ref).abs().max() <= 1e-5 * scale, (tile, per_step)
-    for blocks in (None, (64, 64, 32), (32, 128, 16), (16, 16, 16)):
-        for per_launch in (None, 1):
-            for size in (out, out[::-1]):  # both orientations
-                got = fuse_triton_gram(acts, grads, weights, size, blocks=blocks, max_images=per_launch)
-                want = ref if size == out else fuse_gather(acts, grads, weights, size)
-                assert (got - want).abs().max() <= 1e-5 * scale, (blocks, per_launch, size)
-    assert torch.get_float32_matmul_precision() == "highest"  # the split's TF32 switch was undone
+            runs["gram", per_step] = fuse_gram(*dev, size, images_per_step=per_step)
+            runs["gram", 64, per_step] = fuse_gram(*dev, size, chunk_size=64, images_per_step=per_step)
+            for tile in (None, 8, (16, 28), 32):
+                runs["tiles", tile, per_step] = fuse_tiles(*dev, size, tile=tile, images_per_step=per_step)
+        for label, got in runs.items():
+            assert got.device.type == CUDA.type and got.dtype == torch.float32
+            assert (got.cpu().double() - ref).abs().max() <= 1e-5 * ref.abs().max(), (label, size)
+
+
+def test_multiscale_on_cuda_matches_cpu() -> None:
+    """The MultiScale methods' paths on CUDA ("auto" is "interpolate" there) against the CPU engine."""
+    model = TinyCNN(seed=26, width=16)
+    x = torch.randn(2, 3, 40, 48)
+    cls = cameras.MultiScale(cameras.GradCAMPlusPlus, resolutions=[1.0, 1.5, 2.0])
+    cpu = cls(model, layer="features", fusion="matmul")(x)
+    model = model.to(CUDA)
+    for fusion in ("auto", "matmul", "interpolate"):
+        gpu = cls(model, layer="features", fusion=fusion)(x.to(CUDA))
+        assert torch.equal(gpu.targets.cpu(), cpu.targets)
+        assert (gpu.saliency.cpu() - cpu.saliency).abs().max() <= 1e-4, fusion
 
 
 def test_bfloat16_autocast_on_cuda() -> None:
@@ -160,6 +164,8 @@ def test_fuse_auto_on_cuda_is_an_exact_path() -> None:
     ref = fuse(rec, (96, 96), impl="interpolate")
     got = fuse(rec, (96, 96), impl="auto")
     assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
+    chosen = "gram" if CUDA.type == "cuda" else "tiles"  # the measured default of each device
+    assert torch.equal(got, fuse(rec, (96, 96), impl=chosen))
 
 
 @pytest.mark.slow

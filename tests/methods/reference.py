@@ -62,8 +62,13 @@ def up(x: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0]
 
 
+Reshape = Callable[[Tensor, tuple[int, int]], Tensor]
+"""Token / channels-last references: ``reshape(tensor, (H, W))`` maps the hooked output of a (1, 3, H, W) input, and
+its gradient, to (1, C, h, w) after an ordinary backward()."""
+
+
 def activations_and_gradients(
-    model: nn.Module, layer: nn.Module, x: Tensor, target: int | None
+    model: nn.Module, layer: nn.Module, x: Tensor, target: int | None, reshape: Reshape | None = None
 ) -> tuple[Tensor, Tensor, int, Tensor]:
     """One image (1, 3, H, W) → A (C, h, w), G (C, h, w) of the target logit, target, logits (float64 copies)."""
     store: dict[str, Tensor] = {}
@@ -85,16 +90,26 @@ def activations_and_gradients(
         model.zero_grad(set_to_none=True)
     grad = store["a"].grad
     assert grad is not None
-    return store["a"][0].detach().double(), grad[0].double(), t, logits.detach()[0].double()
+    act = store["a"].detach()
+    if reshape is not None:
+        act, grad = reshape(act, tuple(x.shape[-2:])), reshape(grad, tuple(x.shape[-2:]))
+    return act[0].double(), grad[0].double(), t, logits.detach()[0].double()
 
 
 def reference_cam(
-    method: str, model: nn.Module, layer: nn.Module, images: Tensor, targets: list[int] | None, upsample: bool = True
+    method: str,
+    model: nn.Module,
+    layer: nn.Module,
+    images: Tensor,
+    targets: list[int] | None,
+    upsample: bool = True,
+    reshape: Reshape | None = None,
 ) -> tuple[Tensor, list[int]]:
     """Single-scale CAM: formula at the layer's resolution, ReLU, (upsample), min–max. Returns (B, h|H, w|W)."""
     out, chosen = [], []
     for b in range(images.shape[0]):
-        a, g, t, _ = activations_and_gradients(model, layer, images[b : b + 1], None if targets is None else targets[b])
+        t_b = None if targets is None else targets[b]
+        a, g, t, _ = activations_and_gradients(model, layer, images[b : b + 1], t_b, reshape)
         m = sum(FORMULAS[method](a[c], g[c], 1.0) for c in range(a.shape[0]))
         m = torch.clamp(torch.as_tensor(m), min=0)
         if upsample:
@@ -111,6 +126,7 @@ def reference_multiscale(
     images: Tensor,
     sizes: list[tuple[int, int]],
     targets: list[int] | None,
+    reshape: Reshape | None = None,
 ) -> tuple[Tensor, list[int], list[list[bool]]]:
     """Multi-scale: per scale resize (bicubic), full backward, upsample A and G to H×W, average kept scales, then the
     formula on the H×W grid (Grad-CAM++'s Σ A rescaled to the base layer grid), ReLU, min–max."""
@@ -129,7 +145,7 @@ def reference_multiscale(
                 if tuple(size) == (height, width)
                 else F.interpolate(x0, size=size, mode="bicubic", align_corners=False)
             )
-            a, g, t, logits = activations_and_gradients(model, layer, x, target)
+            a, g, t, logits = activations_and_gradients(model, layer, x, target, reshape)
             if s == 0:
                 target = t
                 base_cells = a.shape[-2] * a.shape[-1] / (height * width)

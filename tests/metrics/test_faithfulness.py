@@ -156,7 +156,7 @@ def test_confidence_change_hand_values() -> None:
     # p0 = sigmoid(sum(x)) with w = 1. Image 0: sum 2 -> shown half -> sum 1 (drop); image 1: sum -2 -> -1 (rise).
     model = Weighted(torch.ones(1, 2, 2))
     images = torch.tensor([[[[0.5, 0.5], [0.5, 0.5]]], [[[-0.5, -0.5], [-0.5, -0.5]]]])
-    sal = torch.full((2, 2, 2), 0.5)
+    sal = torch.tensor([[[1.0, 0.0], [0.5, 0.5]]]).expand(2, 2, 2)  # weights summing to 2 of 4: half the sum
     out = confidence_change(model, images, sal, 0)
 
     def sig(v: float) -> float:
@@ -170,6 +170,29 @@ def test_confidence_change_hand_values() -> None:
     assert out.increase.tolist() == [False, True]
     assert out.average_drop == pytest.approx(100 * (y[0] - o[0]) / y[0] / 2, rel=1e-5)
     assert out.increase_in_confidence == pytest.approx(50.0)
+    assert out.undefined == 0
+
+
+def test_constant_maps_are_undefined_not_scored() -> None:
+    """A constant map (e.g. the zeros of a degenerate explanation) orders no pixel: NaN and a count, the other
+    images of the batch scored as if alone."""
+    model = Weighted(torch.ones(1, 2, 2))
+    images = torch.tensor([[[[0.5, 0.5], [0.5, 0.5]]], [[[-0.5, -0.5], [-0.5, -0.5]]], [[[0.5, 0.5], [0.5, 0.5]]]])
+    good = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    sal = torch.stack([good, torch.zeros(2, 2), torch.full((2, 2), 0.7)])
+    out = confidence_change(model, images, sal, 0)
+    alone = confidence_change(model, images[:1], sal[:1], 0)
+    assert out.undefined == 2
+    assert (
+        torch.isnan(out.drop[1:]).all() and torch.isnan(out.increase[1:]).all() and torch.isnan(out.explained[1:]).all()
+    )
+    torch.testing.assert_close(out.drop[:1], alone.drop)
+    assert out.average_drop == pytest.approx(alone.average_drop)  # the mean is over defined images
+    ins = insertion_deletion(model, images, sal, 0, steps=4, baseline="zero")
+    ins_alone = insertion_deletion(model, images[:1], sal[:1], 0, steps=4, baseline="zero")
+    assert ins.undefined == 2 and torch.isnan(ins.insertion_curve[1:]).all() and torch.isnan(ins.deletion[1:]).all()
+    torch.testing.assert_close(ins.insertion[:1], ins_alone.insertion)
+    torch.testing.assert_close(ins.deletion_curve[:1], ins_alone.deletion_curve)
 
 
 def test_confidence_change_with_baseline() -> None:

@@ -15,8 +15,9 @@ def _inside(x: int, y: int, box: list[float]) -> bool:
     return box[0] <= x < box[2] and box[1] <= y < box[3]
 
 
-def _ref_pointing(sal: Tensor, boxes: list[Tensor], tol: float) -> list[bool]:
-    """Slow reference straight from the definition: loop over every pixel of every box."""
+def _ref_pointing(sal: Tensor, boxes: list[Tensor], tol: float) -> list[float]:
+    """Slow reference straight from the definition: loop over every pixel of every box. 1.0 hit, 0.0 miss, NaN
+    when undefined (a constant map, or no box pixel on the map)."""
     out = []
     for b in range(sal.shape[0]):
         s = sal[b].tolist()
@@ -26,14 +27,22 @@ def _ref_pointing(sal: Tensor, boxes: list[Tensor], tol: float) -> list[bool]:
             for x in range(w):
                 if s[y][x] > best:
                     best, py, px = s[y][x], y, x
-        hit = False
+        hit, on_map = False, False
         for box in boxes[b].tolist():
             for y in range(h):
                 for x in range(w):
-                    if _inside(x, y, box) and math.hypot(x - px, y - py) <= tol:
-                        hit = True
-        out.append(hit)
+                    if _inside(x, y, box):
+                        on_map = True
+                        hit = hit or math.hypot(x - px, y - py) <= tol
+        constant = min(min(row) for row in s) == best
+        out.append(math.nan if constant or not on_map else float(hit))
     return out
+
+
+def _same(got: Tensor, want: list[float]) -> bool:
+    """Element-wise equality where NaN equals NaN."""
+    values = got.tolist()
+    return len(values) == len(want) and all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(values, want))
 
 
 def _random_boxes(gen: torch.Generator, n: int, h: int, w: int) -> list[Tensor]:
@@ -92,9 +101,24 @@ def test_pointing_union_empty_and_outside() -> None:
     sal[:, 6, 6] = 1
     two = torch.tensor([[0.0, 0.0, 2.0, 2.0], [6.0, 6.0, 7.0, 7.0]])
     none = torch.zeros(0, 4)
-    outside = torch.tensor([[10.0, 6.0, 12.0, 7.0]])  # no pixel of the 8x8 map: a miss at any tolerance
-    assert pointing_game(sal, [two, none, outside], tolerance=0).tolist() == [True, False, False]
-    assert pointing_game(sal, [two, none, outside], tolerance=100).tolist() == [True, False, False]
+    outside = torch.tensor([[10.0, 6.0, 12.0, 7.0]])  # no pixel of the 8x8 map: undefined at any tolerance
+    assert _same(pointing_game(sal, [two, none, outside], tolerance=0), [1.0, math.nan, math.nan])
+    assert _same(pointing_game(sal, [two, none, outside], tolerance=100), [1.0, math.nan, math.nan])
+
+
+def test_pointing_on_a_constant_map_is_undefined() -> None:
+    """A constant map (all zero, uniform, or flat to a few ulps) points nowhere: NaN, not the hit or miss of its
+    first pixel."""
+    box = torch.tensor([[0.0, 0.0, 2.0, 2.0]])  # holds pixel (0, 0), the first maximum of a constant map
+    flat = torch.full((3, 6, 6), 0.25)
+    flat[1] = 0.0
+    flat[2, 3, 3] = torch.nextafter(torch.tensor(0.25), torch.tensor(1.0))  # a one-ulp ripple (upsampling noise)
+    assert float(flat[2].max()) > float(flat[2].min())
+    out = pointing_game(flat, [box] * 3, tolerance=0)
+    assert out.dtype == torch.float32 and torch.isnan(out).all()
+    assert torch.isnan(energy_in_box(flat, [box] * 3)).all()
+    flat[2, 3, 3] = 0.5  # a real maximum: defined again
+    assert _same(pointing_game(flat, [box] * 3, tolerance=0), [math.nan, math.nan, 0.0])
 
 
 def test_pointing_matches_bruteforce() -> None:
@@ -103,7 +127,9 @@ def test_pointing_matches_bruteforce() -> None:
     sal = torch.rand(24, h, w, generator=gen).round(decimals=1)  # many ties
     boxes = _random_boxes(gen, 24, h, w)
     for tol in (0, 1, 2.5, 4, 15):
-        assert pointing_game(sal, boxes, tolerance=tol).tolist() == _ref_pointing(sal, boxes, tol)
+        want = _ref_pointing(sal, boxes, tol)
+        assert 0 < sum(math.isnan(v) for v in want) < len(want)  # undefined images occur, and not only them
+        assert _same(pointing_game(sal, boxes, tolerance=tol), want)
 
 
 def test_pointing_accepts_dtypes_and_single_row_boxes() -> None:
@@ -141,8 +167,9 @@ def test_energy_hand_cases() -> None:
     # Two overlapping boxes count once: columns 1..2 of both rows = 3 + 0 + 4 + 2 = 9.
     both = torch.tensor([[1.0, 0.0, 2.0, 2.0], [1.0, 0.0, 3.0, 2.0]])
     assert energy_in_box(sal, [both]).item() == pytest.approx(0.9)
-    assert energy_in_box(sal, [torch.zeros(0, 4)]).item() == 0.0
-    assert energy_in_box(torch.zeros(1, 2, 3), [both]).item() == 0.0  # all-zero map scores 0
+    assert math.isnan(energy_in_box(sal, [torch.zeros(0, 4)]).item())  # no box: undefined
+    assert math.isnan(energy_in_box(sal, [torch.tensor([[5.0, 0.0, 9.0, 2.0]])]).item())  # box outside the map
+    assert math.isnan(energy_in_box(torch.zeros(1, 2, 3), [both]).item())  # all-zero map: undefined, not 0
 
 
 def test_energy_matches_bruteforce() -> None:
@@ -154,13 +181,18 @@ def test_energy_matches_bruteforce() -> None:
     assert got.dtype == torch.float64
     for b in range(16):
         inside = total = 0.0
+        on_map = False
         for y in range(h):
             for x in range(w):
                 v = float(sal[b, y, x])
                 total += v
                 if any(_inside(x, y, box) for box in boxes[b].tolist()):
                     inside += v
-        assert float(got[b]) == pytest.approx(inside / total, abs=1e-12)
+                    on_map = True
+        if on_map:
+            assert float(got[b]) == pytest.approx(inside / total, abs=1e-12)
+        else:
+            assert math.isnan(float(got[b]))
 
 
 def test_energy_rejects_negative_maps() -> None:
@@ -187,5 +219,5 @@ def test_metrics_on_cuda_match_cpu() -> None:
     pg = pointing_game(sal.cuda(), [b.cuda() for b in boxes], tolerance=2)
     en = energy_in_box(sal.cuda(), [b.cuda() for b in boxes])
     assert pg.device.type == "cuda" and en.device.type == "cuda"
-    assert pg.cpu().tolist() == pointing_game(sal, boxes, tolerance=2).tolist()
-    torch.testing.assert_close(en.cpu(), energy_in_box(sal, boxes))
+    torch.testing.assert_close(pg.cpu(), pointing_game(sal, boxes, tolerance=2), equal_nan=True)
+    torch.testing.assert_close(en.cpu(), energy_in_box(sal, boxes), equal_nan=True)

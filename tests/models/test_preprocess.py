@@ -125,9 +125,16 @@ def test_grayscale_rgba_and_float_inputs() -> None:
         np.testing.assert_array_equal(rgb[..., c], gray)
     np.testing.assert_array_equal(read_rgb(gray[..., None]), rgb)
 
-    rgba = np.dstack([_photo(5, 6), np.zeros((5, 6), dtype=np.uint8)])  # fully transparent: colour kept as is
-    np.testing.assert_array_equal(read_rgb(rgba), rgba[..., :3])
-    np.testing.assert_array_equal(read_rgb(Image.fromarray(rgba, mode="RGBA")), rgba[..., :3])
+    # alpha is composited over white: transparent → white, opaque → the colour, half → the average (rounded)
+    color = _photo(5, 6)
+    alpha = np.zeros((5, 6), dtype=np.uint8)
+    alpha[1] = 255
+    alpha[2] = 128
+    rgba = np.dstack([color, alpha])
+    expected = np.rint(color * (alpha[..., None] / 255.0) + 255.0 * (1 - alpha[..., None] / 255.0)).astype(np.uint8)
+    assert (expected[0] == 255).all() and (expected[1] == color[1]).all()
+    np.testing.assert_array_equal(read_rgb(rgba), expected)
+    np.testing.assert_array_equal(read_rgb(Image.fromarray(rgba, mode="RGBA")), expected)
     np.testing.assert_array_equal(read_rgb(Image.fromarray(gray, mode="L")), rgb)
 
     floats = np.array([[[0.0, 0.5, 1.0]]])
@@ -150,11 +157,11 @@ def test_files(tmp_path: Path) -> None:
 
     bad = tmp_path / "not_an_image.png"
     bad.write_bytes(b"this is text, not a PNG")
-    with pytest.raises(ValueError, match="Cannot read"):
+    with pytest.raises(ValueError, match="not an image file"):
         Preprocess()(bad)
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(FileNotFoundError, match="no such file"):
         read_rgb(tmp_path / "missing.jpg")
-    with pytest.raises(ValueError, match="directory"):
+    with pytest.raises(ValueError, match="folder"):
         read_rgb(tmp_path)
 
 

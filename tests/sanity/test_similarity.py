@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import ndimage
 from skimage.feature import hog
 
 from cameras.sanity import compare_maps, hog_similarity, spearman, ssim
+from cameras.sanity.similarity import is_constant
 
 
 def _ssim_reference(x: np.ndarray, y: np.ndarray, win: int = 7) -> float:
@@ -31,7 +34,7 @@ def test_spearman_hand_values() -> None:
     assert spearman(a, -a, absolute=True) == pytest.approx(1.0)
     # |a| = [3, 1, 2, 4] vs b = [1, 2, 3, 4]: d = [2, -1, -1, 0], rho = 1 - 6 * 6 / (4 * 15) = 0.4
     assert spearman(a, np.array([[1.0, 2.0], [3.0, 4.0]]), absolute=True) == pytest.approx(0.4)
-    assert spearman(a, np.zeros((2, 2))) == 0.0  # constant map: reported as 0
+    assert math.isnan(spearman(a, np.zeros((2, 2))))  # constant map: no ranking, undefined (not a fake 0)
 
 
 def test_ssim_matches_reference() -> None:
@@ -53,7 +56,20 @@ def test_hog_similarity_is_pearson_of_descriptors() -> None:
     pearson = float((dx * dy).sum() / np.sqrt((dx * dx).sum() * (dy * dy).sum()))
     assert hog_similarity(x, y, cell=4) == pytest.approx(pearson, abs=1e-12)
     assert hog_similarity(x, 0.5 * x) > 0.99  # block normalisation: contrast does not matter
-    assert hog_similarity(x, np.zeros_like(x)) == 0.0
+    assert math.isnan(hog_similarity(x, np.zeros_like(x)))
+
+
+def test_constant_maps_are_undefined_even_against_themselves() -> None:
+    """The issue's case: a degenerate (constant) map compared with itself scored Spearman 0.000. Every measure of a
+    constant map is NaN; a one-ulp ripple (bilinear upsampling of a 1×1 map) is still constant."""
+    flat = np.full((16, 16), 1.2089293003082275)
+    rippled = flat.copy()
+    rippled[3, 4] = np.nextafter(np.float32(flat[0, 0]), np.float32(2.0))
+    assert is_constant(flat) and is_constant(rippled) and not is_constant(flat + np.eye(16))
+    for a, b in ((flat, flat), (rippled, rippled), (flat, flat + np.eye(16))):
+        out = compare_maps(a, b, np.zeros_like(a), np.clip(b - b.min(), 0, 1))
+        assert all(math.isnan(v) for v in out.values()), out
+    assert math.isnan(ssim(np.zeros((8, 8)), np.eye(8)))
 
 
 def test_compare_maps_uses_raw_for_ranks_and_maps_for_structure() -> None:

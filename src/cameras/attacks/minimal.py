@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..engine.state import eval_mode
 from .pgd import (
     _LOSSES,
     _METHODS,
@@ -29,6 +30,7 @@ from .pgd import (
     _check_bounds,
     _check_choice,
     _check_images,
+    _check_images_for,
     _check_mask,
     _check_model,
     _check_norm,
@@ -37,6 +39,7 @@ from .pgd import (
     _is_fooled,
     _model_device_dtype,
     check_classes,
+    clean_logits,
     result_fields,
     run_pgd,
 )
@@ -87,6 +90,7 @@ def _check_budget(value: object, name: str, batch: int, device: torch.device) ->
     return t
 
 
+@eval_mode
 def minimal_norm_attack(
     model: nn.Module,
     images: Tensor,
@@ -126,7 +130,8 @@ def minimal_norm_attack(
     adversarial of the largest budget tried (its norms are those of that failed attempt).
 
     Args:
-        model: classifier returning logits (B, classes), in eval mode.
+        model: classifier returning logits (B, classes). Run in eval mode (BatchNorm statistics untouched); its
+            training flags and ``requires_grad`` are restored afterwards, also on an error.
         images: (B, 3, H, W) in the model's input space (inside ``bounds`` when given).
         targets: (B,) int, the true class, or the wanted class when ``targeted``.
         mask: ``None`` or (B, H, W) / (B, 1, H, W) in [0, 1]: 0 = pixel never changed, 1 = free; values between
@@ -165,6 +170,7 @@ def minimal_norm_attack(
     """
     model = _check_model(model)
     images = _check_images(images)
+    _check_images_for(images, model)
     n = _check_norm(norm)
     meth = _check_choice(method, "method", _METHODS)
     lss = _check_choice(loss, "loss", _LOSSES)
@@ -193,10 +199,9 @@ def minimal_norm_attack(
     e_init = torch.minimum(e_init, e_max)
 
     rel_step = (2.5 if meth == "pgd" else 1.0) / steps
-    with torch.no_grad():
-        clean_logits = model(x)
-    check_classes(labels, clean_logits)
-    clean_fooled = _is_fooled(clean_logits, labels, bool(targeted))
+    clean = clean_logits(model, x)
+    check_classes(labels, clean)
+    clean_fooled = _is_fooled(clean, labels, bool(targeted))
     nothing_free = ~free.flatten(1).any(dim=1)
 
     lo = torch.zeros(batch, device=device, dtype=torch.float64)

@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..engine.state import ModelState
 from ..engine.tap import extract_logits
-from ..methods.cam import ModelState
 from .focus import _check_saliency
 from .pgd import (
     AttackResult,

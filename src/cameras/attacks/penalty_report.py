@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..engine.state import eval_mode
+from ..io.atomic import write_figure
 from .penalty import ChannelValue, PenaltyAttackResult, l2_reduction_percent, least_likely, saliency_pgd
 from .pgd import Bounds
 
@@ -357,6 +359,7 @@ def _scaled_norms(adversarial: Tensor, images: Tensor, scale: Tensor | None) -> 
     return delta.flatten(1).norm(dim=1).cpu(), delta.flatten(1).abs().amax(dim=1).cpu()
 
 
+@eval_mode
 def compare_penalty(
     model: nn.Module,
     images: Tensor,
@@ -431,7 +434,7 @@ def compare_penalty(
         from ..engine.tap import extract_logits
 
         with torch.no_grad():
-            labels = extract_logits(model.eval()(images)).argmax(dim=1)
+            labels = extract_logits(model(images)).argmax(dim=1)
     wanted = least_likely(model, images) if targets is None else targets
     psi = penalty_maps(model, images, labels, items, layer=layer, seed=seed, maps=maps)
 
@@ -615,10 +618,7 @@ def plot_penalty_figure(
         )
         for a in ax:
             a.axis("off")
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    return out
+    return write_figure(path, fig, dpi=90)
 
 
 def plot_penalty_schedule(comparison: PenaltyComparison, path: str | Path, units: str = "") -> Path:
@@ -654,7 +654,4 @@ def plot_penalty_schedule(comparison: PenaltyComparison, path: str | Path, units
     ax_ok.set_ylim(-0.05, 1.05)
     ax_ok.set_title("success at the confidence")
     ax_l2.legend(fontsize=8)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    return out
+    return write_figure(path, fig, dpi=110)

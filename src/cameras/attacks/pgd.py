@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..engine.state import eval_mode
+from ..methods.base import validate_images
+
 __all__ = [
     "AttackResult",
     "Loss",
@@ -107,6 +110,25 @@ def _check_images(images: object) -> Tensor:
     if not bool(torch.isfinite(images).all()):
         raise ValueError("images contain NaN or infinite values.")
     return images
+
+
+def _check_images_for(images: Tensor, model: nn.Module) -> None:
+    """The channel count against the model's first convolution (a clear ValueError instead of conv's RuntimeError)."""
+    validate_images(images, model)
+
+
+def clean_logits(model: nn.Module, x: Tensor) -> Tensor:
+    """The model's logits on the clean images, without autograd; a model that cannot run on them (wrong size or
+    channels for its layers) raises a ValueError naming the shape, not the layer's RuntimeError."""
+    try:
+        with torch.no_grad():
+            logits: Tensor = model(x)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"the model cannot run on images of shape {tuple(x.shape)}: {first}") from err
+    if not isinstance(logits, Tensor):
+        raise ValueError(f"the model must return a logits tensor (B, classes), got {type(logits).__name__}.")
+    return logits
 
 
 def _check_targets(targets: object, batch: int, device: torch.device) -> Tensor:
@@ -454,6 +476,7 @@ def _assemble(x: Tensor, delta: Tensor, free: Tensor, bounds: Box | None) -> Ten
     return torch.where(free, _clip(x + delta, bounds), x)
 
 
+@eval_mode
 def pgd_attack(
     model: nn.Module,
     images: Tensor,
@@ -497,7 +520,9 @@ def pgd_attack(
     A soft mask (values in (0, 1)) weights the step: low-weight pixels move slowly; the norm bound still holds.
 
     Args:
-        model: classifier returning logits (B, classes), in eval mode. Its parameters get no gradients.
+        model: classifier returning logits (B, classes). Run in eval mode (BatchNorm statistics untouched); its
+            training flags and ``requires_grad`` are restored afterwards, also on an error. Its parameters get no
+            gradients.
         images: (B, 3, H, W) floating, in the model's input space.
         targets: (B,) int, the true class (untargeted) or the wanted class (``targeted=True``).
         eps: budget, a float or a (B,) tensor (one per image), in input-space units.
@@ -532,6 +557,7 @@ def pgd_attack(
     """
     model = _check_model(model)
     images = _check_images(images)
+    _check_images_for(images, model)
     n = _check_norm(norm)
     meth = _check_choice(method, "method", _METHODS)
     lss = _check_choice(loss, "loss", _LOSSES)
@@ -548,8 +574,7 @@ def pgd_attack(
     b = _check_bounds(bounds, images)
     weight = _check_mask(mask, x)
     e = _check_eps(eps, x.shape[0], device, dtype)
-    with torch.no_grad():
-        check_classes(labels, model(x[:1]))
+    check_classes(labels, clean_logits(model, x[:1]))
     adv, fooled, iters, preds = run_pgd(
         model,
         x,

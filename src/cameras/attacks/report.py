@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..engine.state import eval_mode
+from ..io.atomic import write_figure
 from .focus import FocusMode, focus_masks
 from .minimal import MinimalNormResult, minimal_norm_attack
 from .pgd import Bounds, Loss, Method, Norm
@@ -190,6 +192,7 @@ def _bounds_json(bounds: Bounds | None) -> list[Any] | None:
     return out
 
 
+@eval_mode
 def compare_focus(
     model: nn.Module,
     images: Tensor,
@@ -214,7 +217,7 @@ def compare_focus(
     """Minimal-norm attack of every image under every focus source.
 
     Args:
-        model: classifier returning logits, in eval mode.
+        model: classifier returning logits; run in eval mode, its state restored afterwards (also on an error).
         images: (B, 3, H, W) in the model's input space, inside ``bounds``.
         labels: (B,) true classes (untargeted; use the model's prediction when there is no ground truth) or wanted
             classes (``targeted=True``).
@@ -404,8 +407,8 @@ def plot_focus_figure(
         for a in ax:
             a.axis("off")
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    try:
+        out = write_figure(path, fig, dpi=90)
+    finally:
+        plt.close(fig)
     return out

@@ -25,20 +25,33 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
-from .common import add_model_options, add_run_options, load_model, print_error, slug
+from .common import (
+    ListOption,
+    add_model_options,
+    add_run_options,
+    load_model,
+    method_scales,
+    model_spec,
+    prepare,
+    print_error,
+    print_warning,
+    read_photos,
+    slug,
+)
+from .options import add_output_option, float_range, int_range, parse_list, size_limits
 
-__all__ = ["add_parser", "parse_betas", "parse_focus", "run"]
+__all__ = ["add_parser", "beta_list", "parse_focus", "run", "run_penalty"]
 
 BUILTIN = ("random", "full")
-MASK_FOCUS = "cameras,gradcam,random,full"
-PENALTY_FOCUS = "cameras,gradcam,shuffled,constant,none"
-PENALTY_BETAS = "0.01,0.1,1,10,50"
+MASK_FOCUS = ("cameras", "gradcam", "random", "full")
+PENALTY_FOCUS = ("cameras", "gradcam", "shuffled", "constant", "none")
+PENALTY_BETAS = (0.01, 0.1, 1.0, 10.0, 50.0)
+MAX_BETA = 1e6
+""":func:`beta_list` refuses larger β: the penalty would swamp the cross-entropy by many orders of magnitude."""
 
 
 def parse_focus(text: str) -> list[str]:
@@ -47,32 +60,31 @@ def parse_focus(text: str) -> list[str]:
     Raises:
         ValueError: empty list or duplicates.
     """
-    items = [t.strip().lower() for t in text.split(",") if t.strip()]
-    if not items:
-        raise ValueError("--focus is empty; give e.g. cameras,gradcam,random,full.")
-    if len(set(items)) != len(items):
-        raise ValueError(f"--focus lists a source twice: {text!r}.")
-    return items
+    try:
+        return parse_list(text, what="--focus", lower=True)
+    except ValueError as err:
+        raise ValueError(f"{err}; give e.g. cameras,gradcam,random,full.") from None
 
 
-def parse_betas(text: str) -> list[float]:
-    """``"0.1, 1,10"`` → ``[0.1, 1.0, 10.0]``: a β schedule of finite numbers ≥ 0.
+def beta_list(text: str) -> list[float]:
+    """The ``type=`` of ``--betas``: ``"0.1, 1,10"`` → ``[0.1, 1.0, 10.0]``, a β schedule of finite numbers in
+    [0, :data:`MAX_BETA`], none twice.
 
     Raises:
-        ValueError: empty, not a number, negative or not finite.
+        argparse.ArgumentTypeError: empty, not a number, out of range, not finite, or a duplicate.
+
+    Example:
+        >>> beta_list("0.1, 1,10")
+        [0.1, 1.0, 10.0]
     """
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise ValueError("--betas is empty; give e.g. 0.1,1,10,50.")
-    values = []
-    for item in items:
-        try:
-            v = float(item)
-        except ValueError:
-            raise ValueError(f"--betas: {item!r} is not a number.") from None
-        if not math.isfinite(v) or v < 0:
-            raise ValueError(f"--betas: every β must be a finite number >= 0, got {item}.")
-        values.append(v)
+    check = float_range(0.0, MAX_BETA)
+    try:
+        items = parse_list(text, what="the β schedule")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err}; give e.g. 0.1,1,10,50") from None
+    values = [check(item) for item in items]
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"lists a β twice: {text!r}")
     return values
 
 
@@ -88,19 +100,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
             "attacks the bundled photos (chelsea, coffee, rocket, motorcycle)."
         ),
     )
-    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or bundled photo names")
+    p.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="image files or bundled photo names (default: the four bundled)"
+    )
     p.add_argument(
         "--objective",
+        choices=("mask", "penalty"),
         default="mask",
         help="mask (minimal-norm attack inside a focus mask, default) or penalty (the paper's Eq. 4)",
     )
     p.add_argument(
         "--focus",
+        action=ListOption,
         default=None,
         help=f"comma-separated focus sources. mask: saliency method names (cameras, gradcam, …), random, full "
-        f"(default: {MASK_FOCUS}); penalty: method names, shuffled, constant, none (default: {PENALTY_FOCUS})",
+        f"(default: {','.join(MASK_FOCUS)}); penalty: method names, shuffled, constant, none "
+        f"(default: {','.join(PENALTY_FOCUS)})",
     )
-    p.add_argument("--area", type=float, default=0.1, help="fraction of pixels of each focus mask (default 0.1)")
+    p.add_argument(
+        "--area",
+        type=float_range(0.0, 1.0, lo_open=True),
+        default=0.1,
+        help="fraction of pixels of each focus mask, in (0, 1] (default 0.1)",
+    )
     p.add_argument("--norm", choices=("l2", "linf"), default="l2", help="attack norm (default l2)")
     p.add_argument(
         "--mode",
@@ -111,26 +133,56 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     add_model_options(p, layer_help="layer of the saliency methods (default: the model's)")
     p.add_argument("--method", choices=("pgd", "ifgsm"), default="pgd", help="attack (default pgd)")
     p.add_argument(
-        "--steps", type=int, default=None, help="attack steps per budget (mask, default 10) or per run (penalty, 100)"
+        "--steps",
+        type=int_range(1, 10000),
+        default=None,
+        help="attack steps per budget (mask, default 10) or per run (penalty, default 100), 1..10000",
     )
-    p.add_argument("--search-steps", type=int, default=8, help="bisection steps of the budget (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random masks / the shuffled map (default 0)")
+    p.add_argument(
+        "--search-steps", type=int_range(0, 64), default=8, help="bisection steps of the budget, 0..64 (default 8)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int_range(0, 2**63 - 1),
+        default=0,
+        help="seed of the random masks / of the shuffled map (default 0)",
+    )
     g = p.add_argument_group("--objective penalty")
-    g.add_argument("--eps", type=float, default=12.0, help="L∞ budget in 0–255 pixel units (default 12, the paper's)")
-    g.add_argument("--step-size", type=float, default=1.0, help="PGD step in 0–255 pixel units (default 1)")
-    g.add_argument("--beta", type=float, default=50.0, help="main β of the per-image table (default 50, the paper's)")
     g.add_argument(
-        "--betas", default=PENALTY_BETAS, help=f"β schedule of the matched-success figure (default {PENALTY_BETAS})"
+        "--eps",
+        type=float_range(0.0, 255.0, lo_open=True),
+        default=12.0,
+        help="L∞ budget in 0–255 pixel units, in (0, 255] (default 12, the paper's)",
+    )
+    g.add_argument(
+        "--step-size",
+        type=float_range(0.0, 255.0, lo_open=True),
+        default=1.0,
+        help="PGD step in 0–255 pixel units, in (0, 255] (default 1)",
+    )
+    g.add_argument(
+        "--beta",
+        type=float_range(0.0, MAX_BETA),
+        default=50.0,
+        help="main β of the per-image table, ≥ 0 (default 50, the paper's)",
+    )
+    g.add_argument(
+        "--betas",
+        type=beta_list,
+        default=None,
+        help=f"β schedule of the matched-success figure (default {','.join(f'{b:g}' for b in PENALTY_BETAS)})",
     )
     g.add_argument(
         "--confidence",
-        type=float,
+        type=float_range(0.0, 1.0, lo_open=True),
         default=0.9999,
-        help="target probability a run must reach to count as a success (default 0.9999, the paper's)",
+        help="target probability a run must reach to count as a success, in (0, 1] (default 0.9999, the paper's)",
     )
-    g.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
+    g.add_argument(
+        "--batch-size", type=int_range(1, 4096), default=16, help="images per forward pass, 1..4096 (default 16)"
+    )
     add_run_options(p)
-    p.add_argument("--out", default="attack_out", help="output folder (default: attack_out)")
+    add_output_option(p, "attack_out")
     p.add_argument("--no-figures", action="store_true", help="write only the table and the JSON")
     p.set_defaults(func=run)
 
@@ -143,57 +195,60 @@ def _slug(text: str) -> str:
     return slug(text, "image")
 
 
-def _read_images(args: argparse.Namespace, loaded: Any, device: Any) -> tuple[list[tuple[str, Any]], int, int]:
-    """The photos of ``args.images`` (or the bundled ones) prepared for the model and clamped into the valid input
-    range: ``([(name, (1, 3, h, w) tensor)], values clamped, failures)``; unreadable ones get an error line."""
+def _bounds(loaded: Any) -> tuple[list[float], list[float]]:
+    """The model inputs of the pixel values 0 and 255, per channel: the attacks' ``bounds``."""
+    import torch
+
+    prep = loaded.preprocess
+    return prep.normalize(torch.zeros(3, 1, 1)).flatten().tolist(), prep.normalize(
+        torch.ones(3, 1, 1)
+    ).flatten().tolist()
+
+
+def _start(args: argparse.Namespace, classes: list[type]) -> tuple[Any, list[tuple[str, Any]], int, int] | None:
+    """The photos of ``args.images`` (or the bundled ones) read and checked before the model loads
+    (:func:`~cameras.cli.common.read_photos`, with the scales of the methods ``classes``), the model, and each photo
+    prepared for it and clamped into the valid input range: ``(loaded, [(name, (1, 3, h, w))], values clamped,
+    failures)``; ``None`` (after the error lines) when no photo or no model is usable."""
     import torch
 
     from .. import data
 
-    lo, hi = _input_box(loaded)
-    names = list(args.images) or list(data.SAMPLES)
+    spec = model_spec(args.model, "attack", args.device)
+    if spec is None:
+        return None
+    limits = size_limits(args)
+    scales = method_scales(classes, None)
+    photos, failures = read_photos(
+        "attack",
+        list(args.images) or list(data.SAMPLES),
+        native_sizes=[spec.input_size],
+        square=args.square,
+        limits=limits,
+        scales=scales,
+    )
+    if not photos:  # each failure has had its error line
+        return None
+    loaded = load_model(args, "attack")
+    if loaded is None:
+        return None
+    lo, hi = (torch.tensor(v) for v in _bounds(loaded))
     prepared: list[tuple[str, Any]] = []
-    clamped = failures = 0
-    for name in names:
+    clamped = 0
+    for item in photos:
         try:
-            if Path(name).exists():
-                item = loaded.prepare(name, square=args.square or None)
-            elif name.strip().lower() in data.SAMPLES:
-                item = loaded.prepare(data.sample_image(name), square=args.square or None)
-            else:
-                raise FileNotFoundError(f"no such file, and not a bundled photo ({', '.join(data.SAMPLES)})")
-        except (OSError, ValueError, TypeError) as err:
-            _error(f"{name}: cannot read image: {err}")
+            x = prepare(loaded, item, square=args.square, limits=limits, scales=scales).tensor
+        except ValueError as err:
+            _error(str(err))
             failures += 1
             continue
-        x = item.tensor.to(device)
         inside = torch.minimum(torch.maximum(x, lo.view(1, 3, 1, 1).to(x)), hi.view(1, 3, 1, 1).to(x))
         clamped += int((inside != x).sum())
-        prepared.append((name, inside))
-    return prepared, clamped, failures
-
-
-def _input_box(loaded: Any) -> tuple[Any, Any]:
-    """The model inputs of the pixel values 0 and 255: (3,) tensors ``lo``, ``hi``."""
-    import torch
-
-    prep = loaded.preprocess
-    return prep.normalize(torch.zeros(3, 1, 1)).flatten(), prep.normalize(torch.ones(3, 1, 1)).flatten()
-
-
-def _start(
-    args: argparse.Namespace, loaded: Any, device: Any
-) -> tuple[Any, list[tuple[str, Any]], int, int, Path] | None:
-    """The valid input range as ``bounds``, the readable photos (:func:`_read_images`) and the output folder
-    (created); ``None`` after an error line when no photo is readable."""
-    lo, hi = _input_box(loaded)
-    prepared, clamped, failures = _read_images(args, loaded, device)
+        prepared.append((item.name, inside))
     if not prepared:
         _error("no readable image.")
         return None
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return (lo.tolist(), hi.tolist()), prepared, clamped, failures, out_dir
+    return loaded, prepared, clamped, failures
 
 
 def _groups(prepared: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
@@ -204,38 +259,23 @@ def _groups(prepared: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
     return list(groups.values())
 
 
-def _stem(name: str) -> str:
-    return Path(name).stem if Path(name).exists() else name
-
-
 def run(args: argparse.Namespace) -> int:
-    if args.objective == "penalty":
-        return run_penalty(args)
-    if args.objective != "mask":
-        _error(f"--objective must be mask or penalty, got {args.objective!r}.")
-        return 2
     import torch
 
+    if args.objective == "penalty":
+        return run_penalty(args)
     from .. import attacks, methods
+    from ..engine.state import ModelState
 
     args.steps = 10 if args.steps is None else args.steps
     try:
-        sources = parse_focus(args.focus or MASK_FOCUS)
+        sources = parse_focus(",".join(args.focus or MASK_FOCUS))
     except ValueError as err:
         _error(str(err))
         return 2
-    if not (isinstance(args.area, float) and 0 < args.area <= 1):
-        _error(f"--area must be in (0, 1], got {args.area}.")
-        return 2
-    if args.steps < 1 or args.search_steps < 0:
-        _error("--steps must be >= 1 and --search-steps >= 0.")
-        return 2
-    loaded = load_model(args, "attack")
-    if loaded is None:
-        return 2
-    device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
     failures = 0
     usable = []
+    unknown: list[str] = []
     for s in sources:
         if s in BUILTIN:
             usable.append(s)
@@ -244,27 +284,31 @@ def run(args: argparse.Namespace) -> int:
             methods.get(s)
             usable.append(s)
         except ValueError as err:
-            _error(f"focus {s!r}: {err}")
-            failures += 1
+            unknown.append(f"focus {s!r}: {err}")
     if not usable:
-        _error("no usable focus source.")
+        _error(f"no usable focus source ({'; '.join(unknown)})")
         return 2
-
-    prep = loaded.preprocess
-    started = _start(args, loaded, device)
+    for message in unknown:
+        _error(message)
+        failures += 1
+    started = _start(args, [methods.get(s) for s in usable if s not in BUILTIN])
     if started is None:
         return 2
-    bounds, prepared, clamped, unread, out_dir = started
+    loaded, prepared, clamped, unread = started
     failures += unread
+    device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
+    prep = loaded.preprocess
+    bounds = _bounds(loaded)
+    out = args.out
     parts = []
     figures: list[str] = []
     start = time.perf_counter()
     for items in _groups(prepared):
         batch = torch.cat([x for _, x in items])
-        with torch.no_grad():
-            labels = loaded.model(batch).argmax(dim=1)
-        group_names = [_stem(n) for n, _ in items]
+        group_names = [n for n, _ in items]
         try:
+            with torch.no_grad(), ModelState(loaded.model):
+                labels = loaded.model(batch).argmax(dim=1)
             cmp = attacks.compare_focus(
                 loaded.model,
                 batch,
@@ -286,16 +330,25 @@ def run(args: argparse.Namespace) -> int:
             _error(f"{', '.join(group_names)}: {err}")
             failures += len(items)
             continue
+        for source, sal in cmp.maps.items():
+            for i, name in enumerate(group_names):
+                if sal.dim() == 3 and _constant(sal[i : i + 1]):
+                    print_warning("attack", f"{name}: {source}: degenerate (constant) map, its focus is arbitrary")
         parts.append(cmp)
         if not args.no_figures:
             for i, stem in enumerate(group_names):
-                path = attacks.plot_focus_figure(
-                    cmp,
-                    i,
-                    batch,
-                    lambda t: prep.denormalize(t) / 255.0,
-                    out_dir / f"{_slug(stem)}_attack.png",
-                )
+                try:
+                    path = attacks.plot_focus_figure(
+                        cmp,
+                        i,
+                        batch,
+                        lambda t: prep.denormalize(t) / 255.0,
+                        out.create() / f"{_slug(stem)}_attack.png",
+                    )
+                except OSError as err:
+                    _error(f"{stem}: cannot write its figure: {err}")
+                    failures += 1
+                    continue
                 figures.append(path.name)
     if not parts:
         return 2
@@ -315,50 +368,32 @@ def run(args: argparse.Namespace) -> int:
         }
     )
     report["figures"] = figures
-    (out_dir / "attack.json").write_text(json.dumps(report, indent=2, allow_nan=False))
     header = (
         f"# cameras attack: {loaded.name}, norm {args.norm}, area {args.area}, mode {args.mode}, "
         f"{args.method} {args.steps} steps × (bracket + {args.search_steps} bisections), {total:.1f} s\n\n"
         "Untargeted: the class to leave is the model's top-1 on the clean photo. Norms are of the smallest fooling "
         "perturbation in the model's input space; medians over fooled images; L0 counts pixels.\n\n"
     )
-    (out_dir / "attack.md").write_text(header + table + "\n")
+    try:
+        out.write_json("attack.json", report)
+        out.write_text("attack.md", header + table + "\n")
+    except OSError as err:
+        _error(f"cannot write to {out.path}: {err}")
+        return 1
     print(table)
     rates = ", ".join(
         f"{row['source']} {row['fooled']}/{row['images']}"
         + ("" if math.isnan(row["median_l2"]) else f" (median L2 {row['median_l2']:.3g})")
         for row in merged.summary()
     )
-    print(f"fooled: {rates}; {total:.1f} s; wrote {out_dir}/attack.json, attack.md and {len(figures)} figure(s)")
+    print(f"fooled: {rates}; {total:.1f} s; wrote {out.path}/attack.json, attack.md and {len(figures)} figure(s)")
     return 1 if failures else 0
 
 
-def _check_penalty_options(args: argparse.Namespace) -> str | None:
-    """The first invalid ``--objective penalty`` option as an error message, or ``None``."""
-    for name, value in (("--eps", args.eps), ("--step-size", args.step_size)):
-        if not math.isfinite(value) or value <= 0:
-            return f"{name} must be a number > 0 (0–255 pixel units), got {value}."
-    if args.steps < 1:
-        return f"--steps must be >= 1, got {args.steps}."
-    if not math.isfinite(args.beta) or args.beta < 0:
-        return f"--beta must be a finite number >= 0, got {args.beta}."
-    if not 0 < args.confidence <= 1:
-        return f"--confidence must be a probability in (0, 1], got {args.confidence}."
-    if args.batch_size < 1:
-        return f"--batch-size must be >= 1, got {args.batch_size}."
-    return None
+def _constant(maps: Any) -> bool:
+    from ..engine.normalize import constant_maps
 
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    import csv
-
-    with open(path, "w", newline="") as f:
-        if not rows:
-            return
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+    return bool(constant_maps(maps).all())
 
 
 def run_penalty(args: argparse.Namespace) -> int:
@@ -368,36 +403,33 @@ def run_penalty(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .. import attacks
-    from ..attacks.penalty_report import check_penalty_sources
+    from .. import attacks, methods
+    from ..attacks.penalty_report import CONTROLS, check_penalty_sources
 
-    args.steps = 100 if args.steps is None else args.steps
+    steps = 100 if args.steps is None else args.steps
+    betas = list(args.betas or PENALTY_BETAS)
     try:
-        sources = check_penalty_sources(parse_focus(args.focus or PENALTY_FOCUS))
-        betas = parse_betas(args.betas)
+        sources = check_penalty_sources(parse_focus(",".join(args.focus or PENALTY_FOCUS)))
     except ValueError as err:
         _error(str(err))
         return 2
-    problem = _check_penalty_options(args)
-    if problem:
-        _error(problem)
+    needs = [s for s in sources if s not in CONTROLS]
+    if any(s in ("shuffled", "constant") for s in sources) and "cameras" not in needs:
+        needs.append("cameras")  # the controls are made from the CAMERAS map
+    started = _start(args, [methods.get(s) for s in needs])
+    if started is None:
         return 2
-    loaded = load_model(args, "attack")
-    if loaded is None:
-        return 2
+    loaded, prepared, clamped, failures = started
     device = torch.device(args.device)
     prep = loaded.preprocess
     std = torch.tensor(prep.std, dtype=torch.float64)
-    started = _start(args, loaded, device)
-    if started is None:
-        return 2
-    bounds, prepared, clamped, failures, out_dir = started
+    out = args.out
     parts = []
     figures: list[str] = []
     start = time.perf_counter()
     for items in _groups(prepared):
         batch = torch.cat([x for _, x in items])
-        group_names = [_stem(n) for n, _ in items]
+        group_names = [n for n, _ in items]
         try:
             cmp = attacks.compare_penalty(
                 loaded.model,
@@ -407,8 +439,8 @@ def run_penalty(args: argparse.Namespace) -> int:
                 betas=betas,
                 eps=(args.eps / 255 / std).tolist(),
                 step_size=(args.step_size / 255 / std).tolist(),
-                steps=args.steps,
-                bounds=bounds,
+                steps=steps,
+                bounds=_bounds(loaded),
                 confidence=args.confidence,
                 layer=args.layer or loaded.layer,
                 seed=args.seed,
@@ -422,20 +454,30 @@ def run_penalty(args: argparse.Namespace) -> int:
             _error(f"{', '.join(group_names)}: {err}")
             failures += len(items)
             continue
+        for source, sal in cmp.maps.items():
+            for i, name in enumerate(group_names):
+                if source != "none" and _constant(sal[i : i + 1]):
+                    print_warning("attack", f"{name}: {source}: degenerate (constant) map, its penalty is uniform")
         parts.append(cmp)
         if not args.no_figures:
             for i, stem in enumerate(group_names):
-                path = attacks.plot_penalty_figure(
-                    cmp, i, batch, lambda t: prep.denormalize(t) / 255.0, out_dir / f"{_slug(stem)}_penalty.png"
-                )
+                try:
+                    path = attacks.plot_penalty_figure(
+                        cmp,
+                        i,
+                        batch,
+                        lambda t: prep.denormalize(t) / 255.0,
+                        out.create() / f"{_slug(stem)}_penalty.png",
+                    )
+                except OSError as err:
+                    _error(f"{stem}: cannot write its figure: {err}")
+                    failures += 1
+                    continue
                 figures.append(path.name)
     if not parts:
         return 2
     total = time.perf_counter() - start
     merged = attacks.PenaltyComparison.merge(parts)
-    if not args.no_figures:
-        attacks.plot_penalty_schedule(merged, out_dir / "penalty_beta.png", units="(0–255 pixel units)")
-        figures.append("penalty_beta.png")
     table = attacks.format_penalty_table(merged)
     report = merged.to_dict()
     report["settings"].update(
@@ -453,21 +495,35 @@ def run_penalty(args: argparse.Namespace) -> int:
             "torch_threads": torch.get_num_threads(),
         }
     )
-    report["figures"] = figures
-    (out_dir / "penalty.json").write_text(json.dumps(report, indent=2, allow_nan=False))
-    _write_csv(out_dir / "penalty.csv", [asdict(r) for r in merged.records])
-    _write_csv(out_dir / "penalty_summary.csv", merged.summary())
     header = (
         f"# cameras attack --objective penalty: {loaded.name}, L∞ PGD towards the least-likely class, eps "
-        f"{args.eps:g}/255, step {args.step_size:g}/255, {args.steps} steps, main β {args.beta:g}, schedule "
+        f"{args.eps:g}/255, step {args.step_size:g}/255, {steps} steps, main β {args.beta:g}, schedule "
         f"{', '.join(f'{b:g}' for b in merged.settings['betas'])}, confidence {args.confidence:g}, {total:.1f} s\n\n"
         "L2 / Linf in 0–255 pixel units. Reductions are against `none` (plain PGD); the matched figures take, per "
         "image and source, the smallest L2 over the schedule among the runs that reach the confidence.\n\n"
     )
-    (out_dir / "penalty.md").write_text(header + table + "\n")
+    records = [asdict(r) for r in merged.records]
+    summary = merged.summary()
+    try:
+        if not args.no_figures:
+            attacks.plot_penalty_schedule(merged, out.create() / "penalty_beta.png", units="(0–255 pixel units)")
+            figures.append("penalty_beta.png")
+        report["figures"] = figures
+        out.write_json("penalty.json", report)
+        out.write_csv("penalty.csv", ([_csv(v) for v in r.values()] for r in records), list(records[0]))
+        out.write_csv("penalty_summary.csv", ([_csv(v) for v in r.values()] for r in summary), list(summary[0]))
+        out.write_text("penalty.md", header + table + "\n")
+    except OSError as err:
+        _error(f"cannot write to {out.path}: {err}")
+        return 1
     print(table)
     print(
-        f"{total:.1f} s; wrote {out_dir}/penalty.json, penalty.csv, penalty_summary.csv, penalty.md and "
+        f"{total:.1f} s; wrote {out.path}/penalty.json, penalty.csv, penalty_summary.csv, penalty.md and "
         f"{len(figures)} figure(s)"
     )
     return 1 if failures else 0
+
+
+def _csv(value: Any) -> Any:
+    """A CSV cell: NaN (undefined) as an empty cell."""
+    return "" if isinstance(value, float) and math.isnan(value) else value

@@ -1,22 +1,51 @@
 """``cameras compare``: one labelled grid PNG (and a JSON of what it computed) comparing methods, classes or models.
 
-The view follows from which option lists several items (at most one may):
+The view follows from which option lists several items:
 
-* several ``--classes`` → similar classes side by side, with contrast maps ``ReLU(A − B)``;
+* several ``--classes`` → similar classes side by side, with contrast maps ``ReLU(A − B)``, or with
+  ``--contrastive`` each class's contrastive map (the map of ``y_A − γ·y_B``) and the Spearman ρ of the two classes'
+  maps in both forms;
+* several ``--classes`` and several ``--methods`` (or ``--models``) → a grid (the CAMERAS paper's Fig. 5): one row
+  per method (or model), one column per class, then the row's contrast (or, with ``--contrastive``, contrastive)
+  maps, all on one colour scale;
 * several ``--models`` → the models side by side, with the Spearman rank correlation of every pair of maps;
 * otherwise → methods side by side (``--methods``, default: CAMERAS, Grad-CAM, Grad-CAM++, LayerCAM, MS Grad-CAM++).
 
-Example: ``cameras compare --classes "tiger cat","Egyptian cat"`` (on the bundled chelsea photo).
+Several ``--methods`` and several ``--models`` at once are refused.
+
+Example: ``cameras compare --classes "tiger cat","Egyptian cat" --contrastive`` (on the bundled chelsea photo).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
-from .common import add_model_options, add_run_options, print_error, split_list
+from .common import (
+    ListOption,
+    add_model_options,
+    add_run_options,
+    load_model,
+    method_scales,
+    model_spec,
+    prepare,
+    print_error,
+    print_warning,
+    read_photos,
+    split_list,
+)
+from .options import (
+    add_output_option,
+    finite_float,
+    fraction,
+    int_range,
+    resolutions_option,
+    schedule_factors,
+    size_limits,
+)
 
 __all__ = ["add_parser", "run", "split_list"]
 
@@ -27,39 +56,53 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="compare methods, similar classes or models side by side in one labelled grid (PNG + JSON)",
         description=(
             "Compare saliency maps in one labelled grid. Several --classes: similar classes with contrast maps "
-            "ReLU(A − B). Several --models: models side by side with the Spearman rank correlation of their maps. "
-            "Otherwise: methods side by side. With no IMAGE, uses the bundled chelsea photo."
+            "ReLU(A − B), or with --contrastive their contrastive maps (y_A − γ·y_B). Several --classes with several "
+            "--methods or --models: one row per method or model, one column per class. Several --models: models "
+            "side by side with the Spearman rank correlation of their maps. Otherwise: methods side by side. IMAGE "
+            "is a file or a bundled photo name (chelsea, coffee, rocket, motorcycle); default chelsea."
         ),
     )
     p.add_argument(
-        "image", nargs="?", default=None, metavar="IMAGE", help="image file or sample name (default chelsea)"
+        "image", nargs="?", default=None, metavar="IMAGE", help="image file or bundled photo name (default chelsea)"
     )
     p.add_argument(
         "--methods",
-        action="append",
+        action=ListOption,
         metavar="A,B,...",
         help="methods (registry names, e.g. cameras,gradcam,gradcam++,scorecam,ig); default: a CAM selection",
     )
     p.add_argument(
         "--classes",
-        action="append",
+        action=ListOption,
         metavar="C1,C2,...",
         help='classes as indices or ImageNet names, e.g. "tiger cat","Egyptian cat" (default: the top-1)',
     )
     p.add_argument(
         "--models",
-        action="append",
+        action=ListOption,
         metavar="M1,M2,...",
         help="models, e.g. efficientnet_lite0,efficientnet_lite1,efficientnet_lite2 (default: efficientnet_lite0)",
     )
+    p.add_argument(
+        "--contrastive",
+        action="store_true",
+        help="with several --classes: each class's contrastive map against the others (y_A − γ·mean y_others) "
+        "instead of ReLU(A − B), and the Spearman ρ of the classes' maps in both forms",
+    )
+    p.add_argument(
+        "--gamma", type=finite_float, default=None, help="weight γ of the other classes with --contrastive (default 1)"
+    )
     add_model_options(p, model=False, layer_help="dotted layer name (default: each model's default layer)")
     p.add_argument(
-        "--resolutions", default=None, help="scales for cameras and ms-* methods: '224,324', '1,1.5,2' or 'paper'"
+        "--resolutions",
+        type=resolutions_option,
+        default=None,
+        help="scales for cameras and ms-* methods: '224,324' (shorter side, px), '1,1.5,2' (factors) or 'paper'",
     )
     add_run_options(p)
-    p.add_argument("--out", default="cameras_out", help="output folder (default: cameras_out)")
-    p.add_argument("--alpha", type=float, default=0.5, help="opacity of the maps over the photo (default 0.5)")
-    p.add_argument("--dpi", type=int, default=120, help="resolution of the PNG (default 120)")
+    add_output_option(p, "cameras_out")
+    p.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the maps over the photo, 0..1 (default 0.5)")
+    p.add_argument("--dpi", type=int_range(1, 1200), default=120, help="resolution of the PNG, 1..1200 (default 120)")
     p.set_defaults(func=run)
 
 
@@ -67,74 +110,100 @@ def _error(message: str) -> None:
     print_error("compare", message)
 
 
-def _load_image(text: str | None) -> tuple[str, Any]:
-    from .. import data
-
-    if text is None:
-        return "chelsea", data.sample_image("chelsea")
-    if not Path(text).exists() and text.strip().lower() in data.SAMPLES:
-        return text.strip().lower(), data.sample_image(text)
-    from ..models import read_rgb
-
-    return Path(text).name, read_rgb(text)
-
-
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from .. import methods, models
+    from ..io import ImageError
+    from ..viz.compare import DEFAULT_METHODS, compare_class_grid, compare_classes, compare_methods, compare_models
 
-    from .. import models
-    from ..viz.compare import DEFAULT_METHODS, compare_classes, compare_methods, compare_models
-    from .explain import parse_resolutions
-
-    method_names = split_list(args.methods)
-    class_names = split_list(args.classes)
-    model_names = split_list(args.models) or [models.DEFAULT_MODEL]
+    method_names = list(args.methods or [])
+    class_names = list(args.classes or [])
+    model_names = list(args.models or []) or [models.DEFAULT_MODEL]
     several = [
         n for n, v in (("--methods", method_names), ("--classes", class_names), ("--models", model_names)) if len(v) > 1
     ]
-    if len(several) > 1:
-        _error(f"compare one thing at a time: {' and '.join(several)} both list several items")
+    grid = len(class_names) > 1 and len(several) == 2
+    if len(several) > 1 and not grid:
+        _error(
+            f"compare one thing at a time: {' and '.join(several)} {'both' if len(several) == 2 else 'all'} list "
+            "several items (only --classes combines with --methods or --models)"
+        )
         return 2
-    if not 0.0 <= args.alpha <= 1.0:
-        _error(f"--alpha must be in [0, 1], got {args.alpha}")
+    problem = _contrastive_problem(args, class_names)
+    if problem:
+        _error(problem)
         return 2
-    try:
-        resolutions = parse_resolutions(args.resolutions)
-    except ValueError as err:
-        _error(f"bad --resolutions {args.resolutions!r}: {err}")
-        return 2
-    kwargs = {"*": {"resolutions": resolutions}} if resolutions is not None else None
+    gamma = 1.0 if args.gamma is None else float(args.gamma)
     if len(model_names) > 1 and args.layer:
         _error("--layer applies to one model; with several --models each uses its default layer")
         return 2
-    try:
-        from .. import methods
-
-        for name in method_names:
-            methods.get(name)
-        image_name, image = _load_image(args.image)
-    except (ValueError, TypeError, FileNotFoundError, OSError) as err:
+    try:  # (class names are checked against each model's own labels, once it is loaded)
+        classes = [methods.get(name) for name in method_names or DEFAULT_METHODS]
+    except ValueError as err:
         _error(str(err))
         return 2
+    specs = []
+    for name in model_names:
+        spec = model_spec(name, "compare", args.device)
+        if spec is None:
+            return 2
+        specs.append(spec)
+    sizes = {s.input_size for s in specs}
+    if args.resolutions is not None and isinstance(args.resolutions[0], int) and len(sizes) > 1:
+        _error(
+            "absolute --resolutions depend on each model's native size, and these models differ "
+            f"({', '.join(f'{s.name} {s.input_size}' for s in specs)}): give factors, e.g. 1,1.5,2.0"
+        )
+        return 2
+    limits = size_limits(args)
+    photos, _ = read_photos(
+        "compare",
+        [args.image or "chelsea"],
+        native_sizes=[s.input_size for s in specs],
+        square=args.square,
+        limits=limits,
+        scales=method_scales(classes, specs[0].factors(args.resolutions)),
+    )
+    if not photos:
+        return 2
+    item = photos[0]
+    loaded = []
+    for name in model_names:
+        one = load_model(args, "compare", name)
+        if one is None:
+            return 2
+        loaded.append(one)
+    resolutions = schedule_factors(args.resolutions, loaded[0].preprocess.size)
+    kwargs = {"*": {"resolutions": resolutions}} if resolutions is not None else None
+    scales = method_scales(classes, resolutions)
     try:
-        device = torch.device(args.device)
-        loaded = [models.load(n, weights=args.weights, device=device) for n in model_names]
-    except (ValueError, RuntimeError, ImportError, OSError, KeyError) as err:
-        _error(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err))
+        for i, one in enumerate(loaded):  # the checks with each model's own preprocessing, and its bounds
+            prepare(one, item, square=args.square, limits=limits, scales=scales)
+            loaded[i] = dataclasses.replace(one, preprocess=dataclasses.replace(one.preprocess, limits=limits))
+    except ImageError as err:
+        _error(str(err))
         return 2
 
     start = time.perf_counter()
-    common: dict[str, Any] = {"method_kwargs": kwargs, "square": args.square, "image_name": image_name}
+    common: dict[str, Any] = {"method_kwargs": kwargs, "square": args.square, "image_name": Path(item.label).name}
     common["alpha"] = args.alpha
+    image = item.photo.rgb
     try:
-        if len(loaded) > 1:
+        if grid:
+            view = compare_class_grid(
+                loaded, image, class_names, method_names or ["cameras"], layer=args.layer,
+                contrastive=args.contrastive, gamma=gamma, **common,
+            )  # fmt: skip
+        elif len(loaded) > 1:
             view = compare_models(
                 loaded, image, method_names[0] if method_names else "cameras", class_names[0] if class_names else None,
                 **common,
             )  # fmt: skip
         elif len(class_names) > 1:
             method = method_names[0] if method_names else "cameras"
-            view = compare_classes(loaded[0], image, class_names, method, layer=args.layer, **common)
+            view = compare_classes(
+                loaded[0], image, class_names, method, layer=args.layer, contrastive=args.contrastive, gamma=gamma,
+                **common,
+            )  # fmt: skip
         else:
             chosen = method_names or list(DEFAULT_METHODS)
             target = class_names[0] if class_names else None
@@ -145,10 +214,26 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as err:
         _error(str(err))
         return 1
-    png, sidecar = view.save(args.out, dpi=args.dpi)
+    for panel in view.panels:
+        if panel.degenerate:
+            print_warning("compare", f"{panel.method} on {panel.model}: degenerate (constant) map, drawn as zeros")
+    try:
+        png, sidecar = view.save(args.out.create(), stem=None, dpi=args.dpi)
+    except OSError as err:
+        _error(f"cannot write to {args.out.path}: {err}")
+        return 1
     _print_summary(view, time.perf_counter() - start)
     print(f"wrote {png} and {sidecar}")
     return 0
+
+
+def _contrastive_problem(args: argparse.Namespace, class_names: list[str]) -> str | None:
+    """The error line for a misused ``--contrastive`` / ``--gamma``, or ``None``."""
+    if args.contrastive and len(class_names) < 2:
+        return "--contrastive needs two or more --classes (each is explained against the others)"
+    if args.gamma is not None and not args.contrastive:
+        return "--gamma applies to --contrastive maps"
+    return None
 
 
 def _print_summary(view: Any, seconds: float) -> None:
@@ -158,7 +243,7 @@ def _print_summary(view: Any, seconds: float) -> None:
             p.kind,
             p.method,
             p.model,
-            f"{p.class_name} ({p.class_index})",
+            f"{p.class_name} ({p.class_index})" + (f" vs {', '.join(map(str, p.against))}" if p.against else ""),
             f"{p.probability:.3f}",
             f"{p.seconds:.2f}" if p.kind == "map" else "",
         )
@@ -173,6 +258,7 @@ def _print_summary(view: Any, seconds: float) -> None:
         title = "Spearman rank correlation between models' maps" if view.view == "models" else "Spearman ρ"
         print(f"{title}:")
         for pair in view.spearman:
-            rho = "n/a" if pair["rho"] is None else f"{pair['rho']:.3f}"
-            print(f"  {pair['a']} vs {pair['b']}: {rho}")
+            rho = "undefined (a constant map)" if pair["rho"] is None else f"{pair['rho']:.3f}"
+            where = "".join(f"[{pair[k]}] " for k in ("row", "form") if k in pair)
+            print(f"  {where}{pair['a']} vs {pair['b']}: {rho}")
     print(f"{view.view} view computed in {seconds:.1f} s")

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+from .common import Parser, print_error
 
 __all__ = ["build_parser", "main"]
 
 COMMANDS = ("explain", "compare", "evaluate", "sanity", "attack")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cameras",
         description="High-resolution, sanity-preserving saliency maps (CAMERAS, CVPR 2021) and the tools to test them.",
     )
     parser.add_argument("--version", action="version", version=f"cameras {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"{__package__}.{name}")
@@ -33,17 +35,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 = success)."""
+    """Entry point; returns the exit code (0 = success, 1 = some items failed, 2 = nothing could be done).
+
+    Never lets a traceback reach the user: a usage error, a failed input or an unexpected exception is one line
+    ``cameras COMMAND: error: …`` on standard error. Set ``CAMERAS_DEBUG=1`` to get the traceback of an unexpected
+    exception instead.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # usage errors (already printed), --help, --version
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    command = str(args.command)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print_error(command, "interrupted; files already written are complete, nothing is half-written")
         return 130
+    except MemoryError:
+        print_error(command, "out of memory: use smaller --resolutions or a lower --max-pixels / --max-side")
+        return 1
+    except Exception as err:
+        if os.environ.get("CAMERAS_DEBUG"):
+            raise
+        text = str(err).splitlines()[0] if str(err) else ""
+        print_error(
+            command, f"unexpected {type(err).__name__}: {text} (set CAMERAS_DEBUG=1 to see the traceback)".strip()
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

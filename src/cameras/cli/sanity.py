@@ -15,14 +15,33 @@ for the trained model and for a fully re-initialised copy. Writes ``adversarial.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 __all__ = ["add_parser", "run", "run_adversarial"]
 
-from .common import add_model_options, add_run_options, load_model, print_error, split_list
+from .common import (
+    ListOption,
+    add_model_options,
+    add_run_options,
+    load_model,
+    method_scales,
+    model_spec,
+    prepare,
+    print_error,
+    print_warning,
+    read_photos,
+)
+from .options import (
+    add_output_option,
+    float_range,
+    int_range,
+    nonempty,
+    resolutions_option,
+    schedule_factors,
+    size_limits,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,39 +49,71 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "sanity",
         help="sanity checks: cascading model-parameter randomisation, or the adversarial sanity test",
         description=(
-            "--test randomization (default): model-parameter randomisation test (Adebayo et al., NeurIPS 2018) on "
-            "one photo: writes sanity_curves.png, sanity_strip.png and sanity.json to --out. --test adversarial: "
-            "the adversarial sanity test (our reconstruction of CAMERAS Sec. 6.1) on the trained model and a fully "
-            "re-initialised copy: writes adversarial.png and adversarial.json."
+            "On one photo (a file or a bundled photo name: chelsea, coffee, rocket, motorcycle). --test "
+            "randomization (default): model-parameter randomisation test (Adebayo et al., NeurIPS 2018); writes "
+            "sanity_curves.png, sanity_strip.png and sanity.json to --out. --test adversarial: the adversarial "
+            "sanity test (our reconstruction of CAMERAS Sec. 6.1) on the trained model and a fully re-initialised "
+            "copy; writes adversarial.png and adversarial.json."
         ),
     )
-    p.add_argument("image", metavar="IMAGE", help="photo to explain")
+    p.add_argument("image", metavar="IMAGE", help="photo to explain: a file or a bundled photo name")
     p.add_argument(
-        "--methods", nargs="+", default=["cameras"], help="methods (space or comma separated; default: cameras)"
+        "--methods",
+        nargs="+",
+        action=ListOption,
+        default=None,
+        help="methods (space or comma separated; default: cameras)",
     )
     add_model_options(p)
-    p.add_argument("--resolutions", default=None, help="CAMERAS scales: '224,324', '1,1.5' or 'paper' (default)")
+    p.add_argument(
+        "--resolutions",
+        type=resolutions_option,
+        default=None,
+        help="CAMERAS scales: '224,324' (shorter side, px), '1,1.5' (factors) or 'paper' (default)",
+    )
     add_run_options(p)
-    p.add_argument("--class", dest="cls", default=None, metavar="INDEX|NAME", help="class to explain (default top-1)")
+    p.add_argument(
+        "--class",
+        dest="cls",
+        type=nonempty,
+        default=None,
+        metavar="INDEX|NAME",
+        help="class to explain (default top-1)",
+    )
     p.add_argument("--variant", choices=("cascading", "independent"), default="cascading", help="randomisation variant")
     p.add_argument(
-        "--blocks", default=None, help="comma-separated dotted block names, from the logits down (default: all)"
+        "--blocks",
+        action=ListOption,
+        default=None,
+        help="comma-separated dotted block names, from the logits down (default: all)",
     )
-    p.add_argument("--max-steps", type=int, default=None, help="randomise only the first N blocks")
+    p.add_argument("--max-steps", type=int_range(1), default=None, help="randomise only the first N blocks")
     p.add_argument(
         "--bn-stats",
         choices=("recalibrate", "reset", "keep"),
         default="recalibrate",
         help="BatchNorm running stats of randomised blocks (default: re-estimated on the photo)",
     )
-    p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
-    p.add_argument("--test", default="randomization", help="randomization (default) or adversarial")
+    p.add_argument("--seed", type=int_range(0, 2**63 - 1), default=0, help="base random seed (default 0)")
+    p.add_argument(
+        "--test",
+        choices=("randomization", "adversarial"),
+        default="randomization",
+        help="randomization (default) or adversarial",
+    )
     g = p.add_argument_group("--test adversarial")
-    g.add_argument("--patch", type=int, default=8, help="cell side in pixels (default 8; 1 = pixel by pixel)")
-    g.add_argument("--eps", type=float, default=8.0, help="L∞ budget of the PGD in 0–255 pixel units (default 8)")
-    g.add_argument("--attack-steps", type=int, default=10, help="PGD steps (default 10)")
-    g.add_argument("--batch-size", type=int, default=64, help="cell-masked images per forward pass (default 64)")
-    p.add_argument("--out", default="cameras_sanity", help="output folder (default: cameras_sanity)")
+    g.add_argument("--patch", type=int_range(1), default=8, help="cell side in pixels (default 8; 1 = pixel by pixel)")
+    g.add_argument(
+        "--eps",
+        type=float_range(0, 255, lo_open=True),
+        default=8.0,
+        help="L∞ budget of the PGD in 0–255 pixel units, in (0, 255] (default 8)",
+    )
+    g.add_argument("--attack-steps", type=int_range(1, 100000), default=10, help="PGD steps (default 10)")
+    g.add_argument(
+        "--batch-size", type=int_range(1, 65536), default=64, help="cell-masked images per forward pass (default 64)"
+    )
+    add_output_option(p, "cameras_sanity")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -71,46 +122,48 @@ def _error(message: str) -> None:
     print_error("sanity", message)
 
 
+def _cell(value: float, undefined: int) -> str:
+    if math.isnan(value):
+        return "undefined"
+    return f"{value:+.3f}" + (f" ({undefined} undef.)" if undefined else "")
+
+
 def run(args: argparse.Namespace) -> int:
-    import torch
+    import numpy as np
     from torch import nn
 
     from .. import methods as methods_mod
     from .. import models
     from ..sanity import SanityResult, cascading_randomization, default_blocks, plot_similarity, plot_strip
-    from .explain import parse_resolutions
 
-    names = split_list(args.methods)
-    if not names:
-        _error("no method given")
-        return 2
-    if args.test not in ("randomization", "adversarial"):
-        _error(f"--test must be randomization or adversarial, got {args.test!r}")
-        return 2
-    problem = _check_adversarial_options(args) if args.test == "adversarial" else None
-    if problem:
-        _error(problem)
-        return 2
-    if args.max_steps is not None and args.max_steps < 1:
-        _error("--max-steps must be ≥ 1")
-        return 2
+    names = list(args.methods or ["cameras"])
     try:
-        resolutions = parse_resolutions(args.resolutions)
+        classes = [methods_mod.get(name) for name in names]
+        target = None if args.cls is None else models.class_index(args.cls)
     except ValueError as err:
         _error(str(err))
         return 2
+    spec = model_spec(args.model, "sanity", args.device)
+    if spec is None:
+        return 2
+    limits = size_limits(args)
+    scales = method_scales(classes, spec.factors(args.resolutions), only=["cameras"])
+
+    photos, _ = read_photos(
+        "sanity", [args.image], native_sizes=[spec.input_size], square=args.square, limits=limits, scales=scales
+    )
+    if not photos:
+        return 2
+    item = photos[0]
+
     loaded = load_model(args, "sanity")
     if loaded is None:
         return 2
-    device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
     layer = args.layer or loaded.layer
+    resolutions = schedule_factors(args.resolutions, loaded.preprocess.size)
+    scales = method_scales(classes, resolutions, only=["cameras"])
     factories: dict[str, Callable[[nn.Module], Any]] = {}
-    for name in names:
-        try:
-            cls = methods_mod.get(name)
-        except ValueError as err:
-            _error(str(err))
-            return 2
+    for cls, name in zip(classes, names):
         kwargs: dict[str, Any] = {"resolutions": resolutions} if cls.name == "cameras" else {}
 
         def factory(model: nn.Module, cls: Any = cls, kwargs: dict[str, Any] = kwargs) -> Any:
@@ -118,23 +171,18 @@ def run(args: argparse.Namespace) -> int:
 
         factories[cls.name or name] = factory
     try:
-        prepared = loaded.preprocess(args.image, square=args.square)
-    except (OSError, ValueError, TypeError) as err:
-        _error(f"{args.image}: cannot read image: {err}")
-        return 2
-    x = prepared.tensor.to(device)
-    if args.test == "adversarial":
-        return run_adversarial(args, loaded, factories, prepared, x)
-    try:
-        targets = None if args.cls is None else [models.class_index(args.cls)]
-        blocks = split_list([args.blocks]) if args.blocks else default_blocks(loaded.model, x)
+        prepared = prepare(loaded, item, square=args.square, limits=limits, scales=scales)
+        x = prepared.tensor
+        if args.test == "adversarial":
+            return run_adversarial(args, loaded, factories, prepared, x)
+        blocks = list(args.blocks) if args.blocks else default_blocks(loaded.model, x)
         if args.max_steps is not None:
             blocks = blocks[: args.max_steps]
         result = cascading_randomization(
             loaded.model,
             factories,
             x,
-            targets,
+            None if target is None else [target],
             blocks=blocks,
             variant=args.variant,
             seed=args.seed,
@@ -145,9 +193,7 @@ def run(args: argparse.Namespace) -> int:
         _error(str(err))
         return 2
 
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plot_similarity(result, out_dir / "sanity_curves.png")
+    out = args.out
     on_photo = SanityResult(
         variant=result.variant,
         blocks=result.blocks,
@@ -158,43 +204,48 @@ def run(args: argparse.Namespace) -> int:
         seed=result.seed,
         bn_stats=result.bn_stats,
     )
-    plot_strip(on_photo, image=prepared.original_rgb / 255.0, path=out_dir / "sanity_strip.png")
     cls_id = int(result.targets[0])
     labels = list(loaded.labels)
+    warnings = []
+    for m in result.methods:
+        if bool(np.isnan(result.similarity[m]["spearman_abs"][0]).all()):
+            warnings.append(f"{m}: the original map is degenerate (constant): every similarity is undefined")
+            print_warning("sanity", f"{m}: the original map is degenerate (constant), every similarity is undefined")
     report = {
-        "image": str(args.image),
+        "image": item.label,
         "model": loaded.name,
         "layer": layer,
         "class_index": cls_id,
         "class_name": labels[cls_id] if cls_id < len(labels) else str(cls_id),
+        "warnings": warnings,
         **result.to_dict(),
     }
-    (out_dir / "sanity.json").write_text(json.dumps(report, indent=2))
-    header = ["step", *(f"{m}:{k}" for m in result.methods for k in ("spearman_abs", "ssim", "hog"))]
+    try:
+        out.write_figure("sanity_curves.png", plot_similarity(result), dpi=120)
+        strip = plot_strip(on_photo, image=prepared.original_rgb / 255.0)
+        out.write_figure("sanity_strip.png", strip, dpi=120)
+        out.write_json("sanity.json", report)
+    except OSError as err:
+        _error(f"cannot write to {out.path}: {err}")
+        return 1
+    metrics = ("spearman_abs", "ssim", "hog")
+    header = ["step", *(f"{m}:{k}" for m in result.methods for k in metrics)]
     rows = [
-        [step, *(f"{result.mean(m, k)[i]:+.3f}" for m in result.methods for k in ("spearman_abs", "ssim", "hog"))]
+        [
+            step,
+            *(
+                _cell(float(result.mean(m, k)[i]), int(result.undefined(m, k)[i]))
+                for m in result.methods
+                for k in metrics
+            ),
+        ]
         for i, step in enumerate(result.steps)
     ]
     widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
     for r in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
-    print(f"wrote sanity_curves.png, sanity_strip.png, sanity.json to {out_dir}/")
+    print(f"wrote sanity_curves.png, sanity_strip.png, sanity.json to {out.path}/")
     return 0
-
-
-def _check_adversarial_options(args: argparse.Namespace) -> str | None:
-    """The first invalid ``--test adversarial`` option as an error message, or ``None``."""
-    import math
-
-    if args.patch < 1:
-        return f"--patch must be >= 1, got {args.patch}"
-    if not math.isfinite(args.eps) or args.eps <= 0:
-        return f"--eps must be a number > 0 (0–255 pixel units), got {args.eps}"
-    if args.attack_steps < 1:
-        return f"--attack-steps must be >= 1, got {args.attack_steps}"
-    if args.batch_size < 1:
-        return f"--batch-size must be >= 1, got {args.batch_size}"
-    return None
 
 
 def run_adversarial(
@@ -228,12 +279,17 @@ def run_adversarial(
     except (ValueError, TypeError, RuntimeError) as err:
         _error(str(err))
         return 2
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plot_adversarial_sanity(results, image=prep.denormalize(x[0]) / 255.0, path=out_dir / "adversarial.png")
     first = results["trained"][next(iter(factories))].effect
     cls_id = int(first.targets[0])
     labels = list(loaded.labels)
+    warnings = [
+        f"{v}:{m}: the map is degenerate (constant): its correlations are undefined"
+        for v, per in results.items()
+        for m, r in per.items()
+        if math.isnan(float(r.spearman[0]))
+    ]
+    for w in warnings:
+        print_warning("sanity", w)
     report = {
         "test": "adversarial",
         "definition": "our reconstruction of CAMERAS Sec. 6.1 (cameras.sanity.adversarial_sanity)",
@@ -246,16 +302,24 @@ def run_adversarial(
         "eps_pixels": args.eps,
         "attack_steps": args.attack_steps,
         "seed": args.seed,
+        "warnings": warnings,
         "results": {v: {m: r.to_dict() for m, r in per.items()} for v, per in results.items()},
     }
-    (out_dir / "adversarial.json").write_text(json.dumps(report, indent=2, allow_nan=False))
+    out = args.out
+    try:
+        figure = plot_adversarial_sanity(results, image=prep.denormalize(x[0]) / 255.0)
+        out.write_figure("adversarial.png", figure, dpi=120)
+        out.write_json("adversarial.json", report)
+    except OSError as err:
+        _error(f"cannot write to {out.path}: {err}")
+        return 1
     header = ["method", *(f"{v}:{k}" for v in results for k in ("spearman", "top10"))]
     rows = [
-        [m, *(f"{float(getattr(results[v][m], k)[0]):+.3f}" for v in results for k in ("spearman", "top_overlap"))]
+        [m, *(_cell(float(getattr(results[v][m], k)[0]), 0) for v in results for k in ("spearman", "top_overlap"))]
         for m in factories
     ]
     widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
     for r in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
-    print(f"wrote adversarial.png, adversarial.json to {out_dir}/")
+    print(f"wrote adversarial.png, adversarial.json to {out.path}/")
     return 0

@@ -82,18 +82,13 @@ def sample_path(name: str, directory: str | os.PathLike[str], fmt: str = "png") 
         >>> sample_path("rocket", tempfile.mkdtemp()).name
         'rocket.png'
     """
-    from PIL import Image
+    from ..io.atomic import write_image
 
     key = _check(name)
     ext = fmt.lower().lstrip(".")
     if ext not in ("png", "jpg", "jpeg"):
         raise ValueError(f"fmt must be 'png', 'jpg' or 'jpeg', got {fmt!r}.")
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.{ext}"
-    img = Image.fromarray(sample_image(key))
+    path = Path(directory) / f"{key}.{ext}"
     if ext == "png":
-        img.save(path, format="PNG")
-    else:
-        img.save(path, format="JPEG", quality=95)
-    return path
+        return write_image(path, sample_image(key), format="PNG")
+    return write_image(path, sample_image(key), format="JPEG", quality=95)

@@ -3,7 +3,7 @@
 For each scale the input is resized (bicubic), run once through a :class:`~cameras.engine.tap.LayerTap`, and the
 gradient of the chosen logits is taken back to the layer only. What is kept per scale is the layer-resolution pair
 (A, G) — a few MB even at 924 px — never an upsampled C×H×W copy; the autograd graph of the scale is released before
-the next scale runs. Upsampling and averaging happen later, channel chunk by channel chunk, in :mod:`.fuse`.
+the next scale runs. Upsampling and averaging happen later, channel chunk by channel chunk, in :mod:`.fusion`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .contrast import Contrast
+from .layout import Reshape
 from .scales import resize
 from .tap import LayerTap
 
@@ -41,6 +43,8 @@ class Recording:
         probabilities: (B, K) softmax probability of each target at the base scale.
         keep: (B, K, S) bool, scale s enters the averages of class k of image b.
         chosen: True when the targets were chosen by the model (top-k at the base scale).
+        contrast: (B, K, M) rival classes each target was explained against, or ``None`` (plain logits).
+        gamma: weight of the rivals in the explained score (``None`` without a contrast).
     """
 
     scales: list[ScaleRecord]
@@ -48,6 +52,8 @@ class Recording:
     probabilities: Tensor
     keep: Tensor
     chosen: bool
+    contrast: Tensor | None = None
+    gamma: float | None = None
 
     @property
     def sizes(self) -> list[tuple[int, int]]:
@@ -100,8 +106,10 @@ def record_scales(
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     max_pixels: int | None = None,
+    contrast: Contrast | None = None,
+    reshape: Reshape = None,
 ) -> Recording:
-    """Run ``images`` at every size and record the layer's activations and class-logit gradients.
+    r"""Run ``images`` at every size and record the layer's activations and class-score gradients.
 
     Args:
         model: classifier returning (B, num_classes) logits.
@@ -120,16 +128,23 @@ def record_scales(
             ``max(1, max_pixels // (h·w))`` images, so small scales run large batches and the largest scale small
             ones. ``None``: the whole batch at every scale. Results do not depend on it (beyond float rounding of
             batched kernels).
+        contrast: explain each target against rival classes: the gradients are those of
+            :math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` (:mod:`cameras.engine.contrast`). The rivals are resolved
+            once, at the base scale (``"auto"``: each target's most probable other classes there), and are the same
+            at every scale. ``None``: the plain class logits.
+        reshape: the layer output's layout (tokens, channels-last maps, a callable; see
+            :mod:`~cameras.engine.layout`); ``None``: the model's default, else (B, C, h, w) maps and (B, N, C) tokens.
 
     Returns:
         A :class:`Recording`, scales in the order of ``sizes`` (they *run* base first, then largest first; see
         :func:`run_order`). Keep rule (paper): with targets chosen by the model, scale s is kept for class k of
         image b when that class is among the top-``top_k`` classes at scale s (for ``top_k=1``: the scale's top-1
-        agrees with the base scale's). With given targets every scale is kept.
+        agrees with the base scale's). With given targets every scale is kept. A contrast does not change the rule:
+        it is about the target class, not the explained score.
 
     Raises:
-        ValueError: a target outside ``[0, num_classes)``, ``top_k`` above the number of classes, an empty schedule
-            or ``max_pixels`` < 1.
+        ValueError: a target outside ``[0, num_classes)``, ``top_k`` above the number of classes, an empty schedule,
+            ``max_pixels`` < 1, or a contrast class out of range or equal to its target.
     """
     if len(sizes) == 0:
         raise ValueError("At least one scale is needed.")
@@ -140,7 +155,8 @@ def record_scales(
     records: dict[int, ScaleRecord] = {}
     scale_topk: dict[int, Tensor] = {}
     probabilities = torch.empty(0)
-    with LayerTap(model, layer) as tap:
+    rivals: Tensor | None = None
+    with LayerTap(model, layer, reshape=reshape) as tap:
         order = run_order(sizes)
         iterator = tqdm(order, desc="scales", leave=False, disable=not progress)
         for index in iterator:
@@ -150,6 +166,7 @@ def record_scales(
             grads: list[Tensor] = []
             logit_parts: list[Tensor] = []
             picked: list[Tensor] = []
+            rival_parts: list[Tensor] = []
             for b0 in range(0, batch, step):
                 x = resize(images[b0 : b0 + step], size)
                 if channels_last:
@@ -176,8 +193,17 @@ def record_scales(
                             )
                         targets = targets.to(logits.device)
                     sub_targets = targets[b0 : b0 + step]
+                sub_rivals: Tensor | None = None
+                if contrast is not None:
+                    if index == 0:
+                        sub_rivals = contrast.rows(b0, b0 + step).resolve(logits, sub_targets)
+                        rival_parts.append(sub_rivals)
+                    else:
+                        assert rivals is not None
+                        sub_rivals = rivals[b0 : b0 + step]
                 if need_gradients:
-                    grads.append(LayerTap.gradient(out, sub_targets).detach().float())
+                    gamma = contrast.gamma if contrast is not None else 1.0
+                    grads.append(LayerTap.gradient(out, sub_targets, sub_rivals, gamma).detach().float())
                 acts.append(out.activations.detach().float())
                 logit_parts.append(logits)
                 del out, logits  # release this pass's graph before the next one runs
@@ -186,6 +212,8 @@ def record_scales(
                 if targets is None:
                     targets = torch.cat(picked)
                 probabilities = logits.float().softmax(dim=1).gather(1, targets)
+                if contrast is not None:
+                    rivals = torch.cat(rival_parts)
             assert targets is not None
             scale_topk[index] = logits.topk(targets.shape[1], dim=1).indices  # (B, K)
             records[index] = ScaleRecord(
@@ -210,6 +238,8 @@ def record_scales(
         probabilities=probabilities,
         keep=torch.stack(keep_cols, dim=2),
         chosen=chosen,
+        contrast=rivals,
+        gamma=None if contrast is None else contrast.gamma,
     )
 
 
@@ -221,6 +251,7 @@ def bytes_per_pixel(
     *,
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    reshape: Reshape = None,
 ) -> float:
     """Memory of one image's pass at ``size`` (tap forward + gradient), per input pixel: the unit of ``max_pixels``.
 
@@ -236,6 +267,7 @@ def bytes_per_pixel(
         size: (h, w) of the probe pass; use the largest scale.
         autocast_dtype: as in :func:`record_scales`.
         channels_last: as in :func:`record_scales`.
+        reshape: as in :func:`record_scales`.
 
     Returns:
         bytes per pixel of the resized input (> 0).
@@ -258,7 +290,7 @@ def bytes_per_pixel(
             torch.cuda.synchronize(device)
             start = torch.cuda.memory_allocated(device)
             torch.cuda.reset_peak_memory_stats(device)
-        with LayerTap(model, layer) as tap:
+        with LayerTap(model, layer, reshape=reshape) as tap:
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
                 out = tap.forward(x)
             grad = LayerTap.gradient(out, out.logits.detach().argmax(dim=1, keepdim=True))

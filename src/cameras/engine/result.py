@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from .normalize import CONSTANT_RTOL_ULPS, constant_maps
+
 if TYPE_CHECKING:
     from .accumulate import Recording
 
-__all__ = ["Result"]
+__all__ = ["CONSTANT_RTOL_ULPS", "Result", "constant_maps"]
 
 
 @dataclass
 class Result:
-    """Saliency maps and what was explained.
+    r"""Saliency maps and what was explained.
 
     For a single class per image (the usual call) the leading shape is (B,); for several classes per image
     (``targets`` of shape (B, K) or ``top_k=K``) it is (B, K).
@@ -31,6 +33,14 @@ class Result:
         resolutions: the S input sizes (h, w) that were run; ``resolutions[0]`` is the base scale.
         scale_top1: (B, S) int64 top-1 class at each scale (empty when the method does not run the model).
         method: name of the method that produced the maps.
+        contrast: for a contrastive call (``contrast=``), the rival classes each target was explained against:
+            (B, M) or (B, K, M) int64; an empty tensor for a plain call.
+        gamma: the weight of the rivals in the explained score :math:`y_c - \gamma\,\mathrm{mean}_j y_{d_j}`
+            (``None`` for a plain call).
+        degenerate: (B,) or (B, K) bool, same shape as ``targets``: the map is constant (:func:`constant_maps` of
+            ``raw``: e.g. a 1×1 feature map, a 1×1 photo, or a ReLU that removed everything). Its ``saliency`` is
+            all zeros, it shows nothing, and every metric of it is undefined (NaN). Computed from ``raw`` when not
+            given.
     """
 
     saliency: Tensor
@@ -41,15 +51,24 @@ class Result:
     resolutions: list[tuple[int, int]] = field(default_factory=list)
     scale_top1: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
     method: str = ""
+    contrast: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+    gamma: float | None = None
+    degenerate: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.bool))
+
+    def __post_init__(self) -> None:
+        if tuple(self.degenerate.shape) != tuple(self.targets.shape):
+            self.degenerate = constant_maps(self.raw).reshape(self.targets.shape)
 
     @classmethod
     def from_recording(cls, raw: Tensor, recording: Recording, method: str) -> Result:
-        """The result of ``raw`` maps (B, K, H, W), already ReLU'd, computed from ``recording``: min–max normalised,
-        with the recording's targets, probabilities, keep masks, sizes and per-scale top-1 classes."""
-        from .fuse import minmax_normalize
+        """The result of ``raw`` maps (B, K, H, W), already ReLU'd, computed from ``recording``: min–max normalised
+        (constant maps → zeros, flagged ``degenerate``), with the recording's targets, probabilities, keep masks,
+        sizes and per-scale top-1 classes."""
+        from .normalize import minmax_normalize
 
         return cls(
             saliency=minmax_normalize(raw),
+            degenerate=constant_maps(raw),
             targets=recording.targets,
             probabilities=recording.probabilities,
             raw=raw,
@@ -57,6 +76,8 @@ class Result:
             resolutions=recording.sizes,
             scale_top1=recording.scale_top1,
             method=method,
+            contrast=recording.contrast if recording.contrast is not None else torch.empty(0, dtype=torch.long),
+            gamma=recording.gamma,
         )
 
     @classmethod
@@ -71,11 +92,19 @@ class Result:
             resolutions=list(parts[0].resolutions),
             scale_top1=torch.cat([p.scale_top1 for p in parts]),
             method=parts[0].method,
+            contrast=torch.cat([p.contrast for p in parts]),
+            gamma=parts[0].gamma,
+            degenerate=torch.cat([p.degenerate for p in parts]),
         )
 
     @property
     def batch_size(self) -> int:
         return int(self.saliency.shape[0])
+
+    @property
+    def any_degenerate(self) -> bool:
+        """Whether any map of the result is constant (see ``degenerate``)."""
+        return bool(self.degenerate.any())
 
     def to(self, device: torch.device | str) -> Result:
         """Move every tensor to ``device``."""
@@ -88,6 +117,9 @@ class Result:
             resolutions=list(self.resolutions),
             scale_top1=self.scale_top1.to(device),
             method=self.method,
+            contrast=self.contrast.to(device),
+            gamma=self.gamma,
+            degenerate=self.degenerate.to(device),
         )
 
     def select(self, k: int) -> Result:
@@ -103,4 +135,7 @@ class Result:
             resolutions=list(self.resolutions),
             scale_top1=self.scale_top1,
             method=self.method,
+            contrast=self.contrast[:, k] if self.contrast.dim() == 3 else self.contrast,
+            gamma=self.gamma,
+            degenerate=self.degenerate[:, k],
         )

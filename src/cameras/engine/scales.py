@@ -7,13 +7,19 @@ both sides, so a 224×224 input runs exactly the paper's resolutions and other i
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["PAPER_FACTORS", "PAPER_RESOLUTIONS", "Resolutions", "resize", "schedule"]
+__all__ = ["MAX_SCALE_SIDE", "PAPER_FACTORS", "PAPER_RESOLUTIONS", "Resolutions", "resize", "schedule"]
+
+MAX_SCALE_SIDE = 1 << 16
+"""Largest side (65 536 px) :func:`schedule` accepts: a sanity bound against absurd values (a factor of 1e300), far
+above any size that fits in memory. Policy bounds for real runs live in :class:`cameras.io.SizeLimits`."""
 
 PAPER_RESOLUTIONS: tuple[int, ...] = tuple(range(224, 1000, 100))
 """The paper's absolute resolutions: 224, 324, …, 924."""
@@ -38,7 +44,8 @@ def schedule(resolutions: Resolutions, input_hw: tuple[int, int]) -> list[tuple[
         A non-empty list of (h, w), in the given order.
 
     Raises:
-        ValueError: empty schedule, non-positive sizes or factors, or items of an unknown kind.
+        ValueError: empty schedule, non-positive, non-finite or absurd sizes or factors (a side above
+            :data:`MAX_SCALE_SIDE`), or items of an unknown kind. Never an OverflowError.
 
     Example:
         >>> schedule(None, (224, 224))[:3]
@@ -60,21 +67,36 @@ def schedule(resolutions: Resolutions, input_hw: tuple[int, int]) -> list[tuple[
     for item in resolutions:
         if isinstance(item, bool):
             raise ValueError(f"Invalid scale {item!r}.")
-        if isinstance(item, int):
-            if item <= 0:
-                raise ValueError(f"Resolutions must be positive, got {item}.")
-            sizes.append((item, item))
-        elif isinstance(item, float):
-            if not item > 0:
-                raise ValueError(f"Scale factors must be positive, got {item}.")
-            sizes.append((max(1, round(h * item)), max(1, round(w * item))))
-        elif isinstance(item, tuple) and len(item) == 2 and all(isinstance(v, int) and v > 0 for v in item):
-            sizes.append((item[0], item[1]))
+        if isinstance(item, numbers.Integral):
+            sizes.append(_side_pair(int(item), int(item), item))
+        elif isinstance(item, numbers.Real):
+            factor = float(item)
+            if not math.isfinite(factor) or factor <= 0:
+                raise ValueError(f"Scale factors must be finite and positive, got {item!r}.")
+            if max(h, w) * factor > MAX_SCALE_SIDE:
+                raise ValueError(
+                    f"Scale factor {item!r} would make a {h}×{w} input larger than {MAX_SCALE_SIDE} px a side."
+                )
+            sizes.append((max(1, round(h * factor)), max(1, round(w * factor))))
+        elif (
+            isinstance(item, tuple)
+            and len(item) == 2
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in item)
+        ):
+            sizes.append(_side_pair(int(item[0]), int(item[1]), item))
         else:
             raise ValueError(
                 f"Invalid scale {item!r}: use an int (absolute square size), a float (factor) or an (h, w) pair."
             )
     return sizes
+
+
+def _side_pair(h: int, w: int, item: object) -> tuple[int, int]:
+    if h <= 0 or w <= 0:
+        raise ValueError(f"Resolutions must be positive, got {item!r}.")
+    if max(h, w) > MAX_SCALE_SIDE:
+        raise ValueError(f"Resolution {item!r} exceeds {MAX_SCALE_SIDE} px a side.")
+    return (h, w)
 
 
 def resize(images: Tensor, size: tuple[int, int]) -> Tensor:

@@ -8,8 +8,13 @@ The tap is the heart of the engine. During one forward pass it
 * freezes every parameter (``requires_grad=False``) so the graph above the tap never prepares parameter gradients.
 
 The gradient of any class score w.r.t. the layer output is then one :func:`torch.autograd.grad` call whose backward
-stops at the leaf. On exit (also after an exception) the hook is removed and the model's training flag and every
-parameter's ``requires_grad`` are restored; hooks the user installed are never touched.
+stops at the leaf. Layers whose output is not a (B, C, h, w) map — Vision Transformer tokens (B, N, C), Swin's
+channels-last (B, H, W, C) maps — go through a :mod:`~cameras.engine.layout`: the leaf is the (B, C, h, w) map
+(prefix tokens dropped, the patch grid taken at the input's size) and the model continues with its own layout rebuilt
+from it, so the gradient w.r.t. the leaf is the gradient w.r.t. the patch tokens.
+
+On exit (also after an exception) the hook is removed and the model's training flag and every parameter's
+``requires_grad`` are restored; hooks the user installed are never touched.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from .contrast import class_scores
+from .layout import Layout, Reshape, TapContext, check_input_size, resolve_layout
 
 __all__ = [
     "LayerNotReachedError",
@@ -106,7 +114,8 @@ class TapOutput:
 
     Attributes:
         logits: (B, num_classes) class scores; part of a graph rooted at ``activations`` when ``grad`` was requested.
-        activations: (B, C, h, w) the layer's output, a leaf tensor (``requires_grad=True`` when ``grad``).
+        activations: (B, C, h, w) the layer's output in the tap's layout, a leaf tensor (``requires_grad=True`` when
+            ``grad``).
     """
 
     logits: Tensor
@@ -120,6 +129,10 @@ class LayerTap:
         model: any ``nn.Module`` classifier returning logits (B, num_classes).
         layer: dotted name or submodule whose output is tapped.
         eval_mode: put the model in eval mode while tapped (restored on exit). Default ``True``.
+        reshape: the layer output's layout (:data:`~cameras.engine.layout.Reshape`): ``None`` (the model's
+            ``cameras_default_reshape``, else ``"auto"``: (B, C, h, w) maps and (B, N, C) tokens), ``"nchw"``,
+            ``"tokens"``, ``"nhwc"``, a :class:`~cameras.engine.layout.Layout`, or a callable
+            ``(output, input_size) -> (B, C, h, w)``.
 
     Example:
         >>> import torch, torchvision
@@ -131,10 +144,14 @@ class LayerTap:
         (torch.Size([1, 512, 2, 2]), torch.Size([1, 1, 512, 2, 2]))
     """
 
-    def __init__(self, model: nn.Module, layer: str | nn.Module, *, eval_mode: bool = True) -> None:
+    def __init__(
+        self, model: nn.Module, layer: str | nn.Module, *, eval_mode: bool = True, reshape: Reshape = None
+    ) -> None:
         self.model = model
         self.name, self.module = resolve_layer(model, layer)
         self.eval_mode = eval_mode
+        self.layout: Layout = resolve_layout(reshape, model)
+        self._context = TapContext(self.name, (0, 0))
         self._handle: torch.utils.hooks.RemovableHandle | None = None
         self._saved_training: list[tuple[nn.Module, bool]] = []
         self._saved_requires_grad: list[tuple[nn.Parameter, bool]] = []
@@ -192,18 +209,16 @@ class LayerTap:
             raise TypeError(
                 f"Layer {self.name!r} returned {type(output).__name__}; the tap needs a single tensor output."
             )
-        if output.dim() != 4:
-            raise ValueError(
-                f"Layer {self.name!r} returned a tensor of shape {tuple(output.shape)}; the engine needs a spatial "
-                "feature map (B, C, h, w)."
-            )
-        leaf = output.detach()
-        if self._want_grad:
-            leaf.requires_grad_(True)
-            torch.set_grad_enabled(True)  # the layers above the tap record a graph; restored after the forward
+        ctx = self._context
+        leaf = self.layout.to_maps(output, ctx).detach()  # (B, C, h, w); raises for outputs of another layout
         self._leaf = leaf
-        # A clone keeps the recorded activations intact if a later module works in place (e.g. ReLU(inplace=True)).
-        return leaf.clone() if self._want_grad else leaf
+        if not self._want_grad:
+            return output
+        leaf.requires_grad_(True)
+        torch.set_grad_enabled(True)  # the layers above the tap record a graph; restored after the forward
+        # The model continues with its own layout rebuilt from the leaf (a new tensor, so the recorded activations
+        # stay intact if a later module works in place, e.g. ReLU(inplace=True)).
+        return self.layout.from_maps(leaf, output, ctx)
 
     # -- public API ---------------------------------------------------------------------------------------------
     def forward(self, images: Tensor, *, grad: bool = True) -> TapOutput:
@@ -215,11 +230,18 @@ class LayerTap:
 
         Returns:
             :class:`TapOutput` with logits (B, num_classes) and activations (B, C, h, w).
+
+        Raises:
+            ValueError: a patch-embedding model fixed to another input size (see
+                :func:`~cameras.engine.layout.check_input_size`), or a layer output the layout cannot read.
         """
         if not self._active:
             raise RuntimeError("LayerTap.forward must be called inside `with LayerTap(...) as tap:`.")
         if torch.is_inference_mode_enabled() and grad:
             raise RuntimeError("Saliency needs gradients: call it outside torch.inference_mode().")
+        size = (int(images.shape[-2]), int(images.shape[-1]))
+        check_input_size(self.model, size)
+        self._context = TapContext.of(self.model, self.name, size)
         self._calls = 0
         self._leaf = None
         self._want_grad = grad
@@ -236,12 +258,17 @@ class LayerTap:
         return TapOutput(logits=extract_logits(output), activations=leaf)
 
     @staticmethod
-    def gradient(out: TapOutput, targets: Tensor) -> Tensor:
-        """Gradient of the chosen class logits w.r.t. the tapped activations.
+    def gradient(out: TapOutput, targets: Tensor, rivals: Tensor | None = None, gamma: float = 1.0) -> Tensor:
+        r"""Gradient of the chosen class scores w.r.t. the tapped activations.
+
+        The score of target :math:`c` is its logit :math:`y_c`, or with ``rivals`` the contrastive score
+        :math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` (:func:`cameras.engine.contrast.class_scores`).
 
         Args:
             out: the result of :meth:`forward` with ``grad=True``.
             targets: (B, K) class indices; K classes share the one graph.
+            rivals: (B, K, M) rival classes of each target, or ``None`` (plain logits).
+            gamma: weight of the rivals' mean logit.
 
         Returns:
             (B, K, C, h, w) gradients; the backward pass stops at the tapped layer.
@@ -252,9 +279,10 @@ class LayerTap:
                 "The logits do not depend on the tapped layer's output (no graph from the layer to the logits)."
             )
         k_classes = targets.shape[1]
+        scores = class_scores(out.logits, targets, rivals, gamma)  # (B, K)
         grads = []
         for k in range(k_classes):
-            score = out.logits.gather(1, targets[:, k : k + 1]).sum()
+            score = scores[:, k].sum()
             (g,) = torch.autograd.grad(score, leaf, retain_graph=k < k_classes - 1, allow_unused=True)
             if g is None:
                 raise LayerNotReachedError("The logits do not depend on the tapped layer's output.")

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from .base import Explainer, Targets
+from .base import ContrastClasses, Explainer, Targets
 from .cam import CAM, GradCAM, GradCAMPlusPlus, GradientCAM, HiResCAM, LayerCAM, XGradCAM
 from .cameras import CAMERAS
 from .gradients import Gradient, GuidedBackprop, IntegratedGradients, SmoothGrad
@@ -19,6 +19,7 @@ from .scorecam import ScoreCAM
 __all__ = [
     "CAM",
     "CAMERAS",
+    "ContrastClasses",
     "Explainer",
     "GradCAM",
     "GradCAMPlusPlus",

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from ..engine.contrast import Contrast, check_distinct
+from ..engine.layout import Reshape, resolve_layout
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
 from ..engine.tap import resolve_layer
 
 __all__ = [
     "CPU_PIXELS_PER_PASS",
+    "ContrastClasses",
     "Explainer",
     "Targets",
     "explain_in_groups",
     "images_per_pass",
     "model_device_dtype",
+    "normalize_contrast",
     "normalize_targets",
     "validate_images",
 ]
@@ -32,6 +37,11 @@ cache (``benchmarks/cpu_batching.py``, BENCHMARKS.md)."""
 
 Targets = int | Sequence[int] | Tensor | None
 """``None`` (model's top class), one int for every image, B ints, a (B,) tensor, or a (B, K) tensor of K classes."""
+
+ContrastClasses = int | Sequence[int] | Tensor | str | None
+"""The ``contrast=`` of a call: ``None`` (plain map), ``"auto"`` (each target's ``contrast_k`` most probable other
+classes), one int for every image, B ints, a (B,) tensor (one rival per image), a (B, M) tensor (M rivals per image,
+shared by its K targets) or a (B, K, M) tensor (M rivals per target)."""
 
 
 def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -61,15 +71,21 @@ def explain_in_groups(
     targets: Tensor | None,
     resolutions: Resolutions,
     max_batch: int | None,
-    explain: Callable[[Tensor, Tensor | None, list[tuple[int, int]]], Result],
+    explain: Callable[[Tensor, Tensor | None, list[tuple[int, int]], Contrast | None], Result],
+    contrast: Contrast | None = None,
 ) -> Result:
-    """Run a multi-scale method's ``explain(images, targets, sizes)`` on consecutive groups of
-    :func:`images_per_pass` images (and their targets) at the scales ``schedule(resolutions, (H, W))``; the results
-    are concatenated in order."""
+    """Run a multi-scale method's ``explain(images, targets, sizes, contrast)`` on consecutive groups of
+    :func:`images_per_pass` images (and their targets and contrast classes) at the scales
+    ``schedule(resolutions, (H, W))``; the results are concatenated in order."""
     sizes = schedule(resolutions, (int(images.shape[-2]), int(images.shape[-1])))
     step = images_per_pass(images, sizes, max_batch)
     parts = [
-        explain(images[i : i + step], None if targets is None else targets[i : i + step], sizes)
+        explain(
+            images[i : i + step],
+            None if targets is None else targets[i : i + step],
+            sizes,
+            None if contrast is None else contrast.rows(i, i + step),
+        )
         for i in range(0, images.shape[0], step)
     ]
     return parts[0] if len(parts) == 1 else Result.cat(parts)
@@ -155,24 +171,145 @@ def normalize_targets(targets: Targets, batch: int, device: torch.device) -> Ten
     return t.to(device)
 
 
-class Explainer(abc.ABC):
-    """Base class: ``Method(model, layer=...)(images, targets=None) -> Result``.
+def normalize_contrast(
+    contrast: ContrastClasses,
+    batch: int,
+    targets: Tensor | None,
+    *,
+    gamma: float = 1.0,
+    contrast_k: int = 1,
+) -> Contrast | None:
+    """Check a call's ``contrast=``, ``gamma=`` and ``contrast_k=`` and turn them into a
+    :class:`~cameras.engine.contrast.Contrast` (``None`` for a plain call).
 
-    Subclasses implement :meth:`explain` on validated inputs; this class validates images and targets, moves the
-    images to the model's device and dtype, and returns results on the images' own device.
+    Args:
+        contrast: see :data:`ContrastClasses`.
+        batch: number of images B.
+        targets: the call's (B, K) targets when given (to reject a rival equal to its target before any work).
+        gamma: weight of the rivals' mean logit; any finite real number (default 1.0).
+        contrast_k: with ``contrast="auto"``, rivals per target (default 1).
+
+    Returns:
+        ``Contrast`` with (B, 1 or K, M) int64 classes on ``targets``' device (CPU without targets), or with
+        ``classes=None`` for ``"auto"``; ``None`` when ``contrast`` is ``None``.
+
+    Raises:
+        TypeError: ``contrast`` of another type (floats, bools), ``gamma`` not a real number, ``contrast_k`` not
+            an int.
+        ValueError: another string than ``"auto"``, a count that does not match the batch, negative classes, no
+            rival (M = 0), a rival equal to its target, a (B, K, M) tensor whose K differs from the targets',
+            ``gamma`` not finite, ``contrast_k`` < 1, or ``gamma`` / ``contrast_k`` without the contrast they
+            qualify. (Classes beyond the model's are found once its logits are known.)
+
+    Example:
+        >>> normalize_contrast(951, 2, None).classes.shape  # one rival for each of 2 images
+        torch.Size([2, 1, 1])
+        >>> normalize_contrast("auto", 2, None, contrast_k=3).k
+        3
+    """
+    if isinstance(gamma, bool) or not isinstance(gamma, int | float):
+        raise TypeError(f"gamma must be a real number, got {type(gamma).__name__}.")
+    if not math.isfinite(gamma):
+        raise ValueError(f"gamma must be finite, got {gamma}.")
+    if isinstance(contrast_k, bool) or not isinstance(contrast_k, int):
+        raise TypeError(f"contrast_k must be an int, got {type(contrast_k).__name__}.")
+    if contrast_k < 1:
+        raise ValueError(f"contrast_k must be ≥ 1, got {contrast_k}.")
+    if contrast is None:
+        if gamma != 1.0 or contrast_k != 1:
+            raise ValueError("gamma and contrast_k apply to contrastive maps: give contrast= as well.")
+        return None
+    if isinstance(contrast, str):
+        if contrast.strip().lower() != "auto":
+            raise ValueError(f"contrast must be class indices or 'auto', got {contrast!r}.")
+        return Contrast(None, k=contrast_k, gamma=float(gamma))
+    if contrast_k != 1:
+        raise ValueError("contrast_k applies to contrast='auto' only (given rival classes set their own count).")
+    if isinstance(contrast, bool):
+        raise TypeError("contrast must be class indices or 'auto', not a bool.")
+    if isinstance(contrast, int):
+        c = torch.full((batch, 1, 1), contrast, dtype=torch.long)
+    elif isinstance(contrast, Tensor):
+        if contrast.is_floating_point() or contrast.dtype == torch.bool or contrast.is_complex():
+            raise TypeError(f"contrast must be an integer tensor, got {contrast.dtype}.")
+        if contrast.dim() == 0:
+            c = contrast.reshape(1, 1, 1).expand(batch, 1, 1).long()
+        elif contrast.dim() == 1:
+            c = contrast.long().reshape(-1, 1, 1)
+        elif contrast.dim() == 2:
+            c = contrast.long().unsqueeze(1)
+        elif contrast.dim() == 3:
+            c = contrast.long()
+        else:
+            raise ValueError(f"contrast must be (B,), (B, M) or (B, K, M), got shape {tuple(contrast.shape)}.")
+    elif isinstance(contrast, Sequence):
+        items = list(contrast)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            raise TypeError("contrast must be a sequence of ints (one rival class per image).")
+        c = torch.tensor(items, dtype=torch.long).reshape(-1, 1, 1)
+    else:
+        raise TypeError(
+            f"contrast must be None, 'auto', an int, a sequence of ints or a LongTensor, got {type(contrast).__name__}."
+        )
+    if c.shape[0] != batch:
+        raise ValueError(
+            f"Got contrast classes for {c.shape[0]} images but the batch has {batch}; give one entry per image "
+            "(a (B, M) tensor for M rivals per image)."
+        )
+    if c.shape[2] == 0:
+        raise ValueError("contrast has no classes (M = 0).")
+    if bool((c < 0).any()):
+        raise ValueError(f"contrast classes must be non-negative, got {int(c.min())}.")
+    if targets is not None:
+        c = c.to(targets.device)
+        if c.shape[1] not in (1, targets.shape[1]):
+            raise ValueError(
+                f"contrast has rivals for {c.shape[1]} classes per image, but {targets.shape[1]} classes are "
+                "explained: give (B, M) rivals shared by every target or (B, K, M) rivals per target."
+            )
+        check_distinct(targets, c)
+    return Contrast(c, k=1, gamma=float(gamma))
+
+
+class Explainer(abc.ABC):
+    r"""Base class: ``Method(model, layer=...)(images, targets=None, *, contrast=None, gamma=1.0) -> Result``.
+
+    Subclasses implement :meth:`explain` on validated inputs; this class validates images, targets and contrast
+    classes, moves the images to the model's device and dtype, and returns results on the images' own device.
+
+    Contrastive maps. With ``contrast=`` a method explains the score
+    :math:`y_c - \gamma\cdot\mathrm{mean}_j\,y_{d_j}` instead of the logit :math:`y_c` of each target :math:`c`,
+    :math:`d_1 \dots d_M` being the rival classes (Finer-CAM's score, Zhang et al., CVPR 2025; see
+    :mod:`cameras.engine.contrast`): what the target shares with its rivals cancels, what tells them apart remains.
+    ``contrast`` is an int (one rival for every image), B ints or a (B,) tensor (one per image), a (B, M) tensor (M
+    rivals per image, their logits averaged; shared by all K targets of a multi-class call), a (B, K, M) tensor
+    (rivals per target), or ``"auto"``: each target's ``contrast_k`` most probable classes other than itself at the
+    base scale (so with ``top_k=2`` and ``"auto"``, the top-2 classes are each explained against the other).
+    ``gamma=0`` gives the plain map. The result records the rivals (``Result.contrast``) and ``gamma``. Methods that
+    cannot take a contrast (``supports_contrast = False``) raise a ``ValueError``.
 
     Args:
         model: a classifier returning logits (B, num_classes).
         layer: dotted name or module of the layer to explain (for layer-based methods).
+        reshape: the layer output's layout (layer-based methods; :mod:`cameras.engine.layout`): ``None`` (the
+            model's ``cameras_default_reshape``, set by :func:`cameras.models.load` for timm models; else
+            ``"auto"``: (B, C, h, w) maps, Vision Transformer tokens (B, N, C) with the model's prefix tokens and
+            patch grid, and channels-last maps on a patch model's grid),
+            ``"nchw"``, ``"tokens"``, ``"nhwc"`` (Swin's channels-last maps), a
+            :class:`~cameras.engine.layout.TokenLayout`, or a callable ``(output, input_size) -> (B, C, h, w)``.
     """
 
     name: ClassVar[str] = ""
     needs_layer: ClassVar[bool] = True
+    supports_contrast: ClassVar[bool] = False
+    """Whether :meth:`explain` takes ``contrast=`` (a :class:`~cameras.engine.contrast.Contrast`)."""
 
-    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None) -> None:
+    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None, *, reshape: Reshape = None) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
         self.model = model
+        self.reshape = reshape
+        resolve_layout(reshape, model)  # validate early
         self.layer_name: str | None = None
         if self.needs_layer:
             if layer is None:
@@ -184,11 +321,25 @@ class Explainer(abc.ABC):
                     )
             self.layer_name, _ = resolve_layer(model, layer)
 
-    def __call__(self, images: Tensor, targets: Targets = None, **kwargs: Any) -> Result:
+    def __call__(
+        self,
+        images: Tensor,
+        targets: Targets = None,
+        *,
+        contrast: ContrastClasses = None,
+        gamma: float = 1.0,
+        contrast_k: int = 1,
+        **kwargs: Any,
+    ) -> Result:
         validate_images(images, self.model)
         device, dtype = model_device_dtype(self.model)
         x = images.to(device=device, dtype=dtype)
         t = normalize_targets(targets, images.shape[0], device)
+        if contrast is not None and not self.supports_contrast:
+            raise ValueError(f"contrast does not apply to the method {self.name or type(self).__name__!r}.")
+        spec = normalize_contrast(contrast, images.shape[0], t, gamma=gamma, contrast_k=contrast_k)
+        if spec is not None:
+            kwargs["contrast"] = spec
         result = self.explain(x, t, **kwargs)
         if t is not None and not (isinstance(targets, Tensor) and targets.dim() == 2):
             result = result.select(0) if result.targets.dim() == 2 else result

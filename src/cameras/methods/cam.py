@@ -1,15 +1,19 @@
-"""Single-scale class activation maps on the engine's layer tap: CAM, Grad-CAM, Grad-CAM++, HiResCAM, LayerCAM,
+r"""Single-scale class activation maps on the engine's layer tap: CAM, Grad-CAM, Grad-CAM++, HiResCAM, LayerCAM,
 XGrad-CAM.
 
 Pipeline (every method): one forward pass through :class:`~cameras.engine.tap.LayerTap` at the input's own size
 (layers below the tap run without autograd), the gradient of the target class *logit* back to the layer only, the
 method's rule at the layer's resolution (B, K, C, h, w) → (B, K, h, w), ReLU, bilinear upsampling
 (``align_corners=False``) to the input size, per-map min–max normalisation to [0, 1].
+
+With ``contrast=`` (see :class:`~cameras.methods.base.Explainer`) the gradient is that of the contrastive score
+:math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` (Finer-CAM's, Zhang et al., CVPR 2025) and the rule is unchanged:
+the map equals the plain map of a model whose logit :math:`c` is that difference. CAM, which has no gradient, uses
+the same difference of its linear weights, :math:`W_c - \gamma\,\mathrm{mean}_j W_{d_j}`.
 """
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any, ClassVar
 
 import torch
@@ -17,8 +21,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..engine.accumulate import Recording, record_scales
-from ..engine.fuse import minmax_normalize
+from ..engine.contrast import Contrast
+from ..engine.layout import Reshape
+from ..engine.normalize import minmax_normalize
 from ..engine.result import Result
+from ..engine.state import ModelState
 from ..engine.tap import LayerTap, resolve_layer
 from .base import Explainer, Targets
 from .cam_rules import gradcam_rule, gradcampp_rule, hirescam_rule, layercam_rule, xgradcam_rule
@@ -35,42 +42,6 @@ __all__ = [
     "XGradCAM",
     "upsample_maps",
 ]
-
-
-class ModelState:
-    """Context manager: eval mode (and, with ``freeze``, ``requires_grad=False`` on every parameter) for a block;
-    every module's training flag and every parameter's ``requires_grad`` are restored on exit, also after an error.
-
-    Example:
-        >>> net = nn.Sequential(nn.Linear(2, 2), nn.Dropout()).train()
-        >>> with ModelState(net):
-        ...     net.training, net[0].weight.requires_grad
-        (False, False)
-        >>> net.training, net[0].weight.requires_grad
-        (True, True)
-    """
-
-    def __init__(self, model: nn.Module, freeze: bool = True) -> None:
-        self.model = model
-        self.freeze = freeze
-        self._training: list[tuple[nn.Module, bool]] = []
-        self._grads: list[tuple[nn.Parameter, bool]] = []
-
-    def __enter__(self) -> ModelState:
-        self._training = [(m, m.training) for m in self.model.modules()]
-        self._grads = [(p, p.requires_grad) for p in self.model.parameters()] if self.freeze else []
-        self.model.eval()
-        for p, _ in self._grads:
-            p.requires_grad_(False)
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        for m, mode in self._training:
-            m.training = mode
-        for p, flag in self._grads:
-            p.requires_grad_(flag)
 
 
 def upsample_maps(maps: Tensor, size: tuple[int, int]) -> Tensor:
@@ -105,20 +76,25 @@ def _single_scale_result(
 
 
 class GradientCAM(TopKExplainer):
-    """Base class of the gradient-weighted CAMs: a subclass only defines :meth:`rule` (see :mod:`.cam_rules`).
+    r"""Base class of the gradient-weighted CAMs: a subclass only defines :meth:`rule` (see :mod:`.cam_rules`).
 
     Args:
         model: classifier returning logits (B, num_classes); any device and floating dtype.
         layer: dotted name (``"layer4"``) or module; ``None`` uses ``model.cameras_default_layer``.
+        reshape: the layer output's layout: ``None`` (the model's default; (B, C, h, w) maps and ViT tokens),
+            ``"nchw"``, ``"tokens"``, ``"nhwc"``, a :class:`~cameras.engine.layout.TokenLayout` or a callable
+            ``(output, input_size) -> (B, C, h, w)`` (see :class:`~cameras.methods.base.Explainer`).
 
     Call:
-        ``explainer(images, targets=None, top_k=1, upsample=True)``
+        ``explainer(images, targets=None, top_k=1, upsample=True, *, contrast=None, gamma=1.0, contrast_k=1)``
 
         * images: (B, 3, H, W) normalised for the model.
         * targets: ``None`` (top-1), an int, B ints, a (B,) LongTensor, or a (B, K) LongTensor.
         * top_k: with ``targets=None``, explain the k most probable classes ((B, k, H, W) maps).
         * upsample: ``False`` returns the maps at the layer's resolution (B, h, w), min–max normalised there
           (used to cross-check against other libraries before any resizing).
+        * contrast, gamma, contrast_k: explain :math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` (rival classes
+          :math:`d_j`; see :class:`~cameras.methods.base.Explainer`).
 
     Returns:
         :class:`~cameras.engine.result.Result`: ``saliency`` (B, H, W) in [0, 1], ``targets`` (B,),
@@ -127,6 +103,7 @@ class GradientCAM(TopKExplainer):
 
     label: ClassVar[str] = ""
     """Human-readable name for figure titles (e.g. ``"Grad-CAM++"``)."""
+    supports_contrast = True
 
     @staticmethod
     def rule(a: Tensor, g: Tensor, cell_area: float = 1.0) -> Tensor:
@@ -134,13 +111,28 @@ class GradientCAM(TopKExplainer):
         raise NotImplementedError
 
     def explain(
-        self, images: Tensor, targets: Tensor | None, top_k: int = 1, upsample: bool = True, **kwargs: Any
+        self,
+        images: Tensor,
+        targets: Tensor | None,
+        top_k: int = 1,
+        upsample: bool = True,
+        contrast: Contrast | None = None,
+        **kwargs: Any,
     ) -> Result:
         if kwargs:
             raise TypeError(f"Unexpected arguments for {type(self).__name__}: {', '.join(kwargs)}.")
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
-        recording = record_scales(self.model, self.layer_name, images, [out_size], targets, top_k=top_k)
+        recording = record_scales(
+            self.model,
+            self.layer_name,
+            images,
+            [out_size],
+            targets,
+            top_k=top_k,
+            contrast=contrast,
+            reshape=self.reshape,
+        )
         scale = recording.scales[0]
         low = torch.relu(self.rule(scale.activations.unsqueeze(1), scale.gradients))
         return _single_scale_result(low, recording, out_size, upsample, self.name)
@@ -282,10 +274,18 @@ class CAM(TopKExplainer):
     The head is checked on every call: the logits must equal ``fc(mean_hw(A))`` (to float tolerance), otherwise a
     ``ValueError`` explains that the head is not GAP + linear.
 
+    Contrastive CAM (``contrast=``, see :class:`~cameras.methods.base.Explainer`): the weights are
+    :math:`W_{y,c} - \gamma\,\mathrm{mean}_j W_{d_j,c}`, the linear head's weights of the score
+    :math:`y - \gamma\,\mathrm{mean}_j\,y_{d_j}` (the biases only shift it by a constant); on a GAP + linear head
+    this equals contrastive Grad-CAM up to the normalisation, as the plain maps do.
+
     Args:
         model: classifier returning logits (B, num_classes).
         layer: the layer whose output is globally average-pooled into ``fc`` (e.g. ``"layer4"`` for ResNets).
         fc: the final ``nn.Linear`` (dotted name or module); ``None`` takes the model's last ``nn.Linear``.
+        reshape: the layer output's layout (as for :class:`GradCAM`). On a Swin (timm), whose final ``norm`` is
+            average-pooled into the linear head, CAM is exact; on a ViT's tokens the head reads the class token, and
+            CAM's head check says so.
 
     Example:
         >>> import torch, torchvision, cameras
@@ -296,21 +296,33 @@ class CAM(TopKExplainer):
 
     name = "cam"
     label = "CAM"
+    supports_contrast = True
 
     def __init__(
-        self, model: nn.Module, layer: str | nn.Module | None = None, fc: str | nn.Module | None = None
+        self,
+        model: nn.Module,
+        layer: str | nn.Module | None = None,
+        fc: str | nn.Module | None = None,
+        *,
+        reshape: Reshape = None,
     ) -> None:
-        super().__init__(model, layer)
+        super().__init__(model, layer, reshape=reshape)
         self.fc = _resolve_linear(model, fc)
 
     def explain(
-        self, images: Tensor, targets: Tensor | None, top_k: int = 1, upsample: bool = True, **kwargs: Any
+        self,
+        images: Tensor,
+        targets: Tensor | None,
+        top_k: int = 1,
+        upsample: bool = True,
+        contrast: Contrast | None = None,
+        **kwargs: Any,
     ) -> Result:
         if kwargs:
             raise TypeError(f"Unexpected arguments for CAM: {', '.join(kwargs)}.")
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
-        with LayerTap(self.model, self.layer_name) as tap, torch.no_grad():
+        with LayerTap(self.model, self.layer_name, reshape=self.reshape) as tap, torch.no_grad():
             out = tap.forward(images, grad=False)
             logits = out.logits.float()
             acts = out.activations.float()
@@ -342,7 +354,12 @@ class CAM(TopKExplainer):
                 f"Target class {bad} is out of range for a model with {num_classes} classes "
                 f"(valid: 0..{num_classes - 1})."
             )
-        low = torch.relu(torch.einsum("bkc,bchw->bkhw", weight[targets], acts))
+        class_weights = weight[targets]  # (B, K, C)
+        rivals: Tensor | None = None
+        if contrast is not None:
+            rivals = contrast.resolve(logits, targets)  # (B, K, M)
+            class_weights = class_weights - contrast.gamma * weight[rivals].mean(dim=2)
+        low = torch.relu(torch.einsum("bkc,bchw->bkhw", class_weights, acts))
         batch, k = targets.shape
         raw = upsample_maps(low, out_size) if upsample else low
         return Result(
@@ -354,4 +371,6 @@ class CAM(TopKExplainer):
             resolutions=[out_size],
             scale_top1=logits.argmax(dim=1, keepdim=True),
             method=self.name,
+            contrast=torch.empty(0, dtype=torch.long) if rivals is None else rivals,
+            gamma=None if contrast is None else contrast.gamma,
         )

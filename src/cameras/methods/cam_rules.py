@@ -1,6 +1,6 @@
 """Per-channel rules of the gradient-based class activation maps.
 
-Every function here has the :data:`~cameras.engine.fuse.ChannelRule` shape: it takes activations and gradients of a
+Every function here has the :data:`~cameras.engine.fusion.ChannelRule` shape: it takes activations and gradients of a
 chunk of channels and returns that chunk's contribution to the map (a sum over the chunk's channels, *before* the
 ReLU). The same function serves
 

@@ -9,7 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from ..engine.accumulate import bytes_per_pixel, record_scales
-from ..engine.fuse import IMPLS, cameras_rule, fuse
+from ..engine.contrast import Contrast
+from ..engine.fusion import IMPLS, cameras_rule, fuse
+from ..engine.layout import Reshape
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
 from .base import CPU_PIXELS_PER_PASS, Explainer, Targets, explain_in_groups
@@ -35,8 +37,8 @@ class CAMERAS(Explainer):
 
     Engineering: the backward pass stops at the layer (no parameter gradients, no graph below the layer), each scale
     keeps only its layer-resolution A and G, and the fusion never materialises upsampled tensors of all channels
-    (on the CPU the channel sum is contracted at low resolution, on CUDA a fused Triton kernel). K classes of the
-    same images share one forward pass per scale (K gradients from one graph).
+    (the channel sum is contracted at low resolution: per output tile on the CPU, per output column on CUDA). K
+    classes of the same images share one forward pass per scale (K gradients from one graph).
 
     Args:
         model: classifier returning logits (B, num_classes); any device and floating dtype.
@@ -60,10 +62,11 @@ class CAMERAS(Explainer):
             small ones). Bytes per pixel are measured once per input shape by a one-image pass at the largest scale
             (on CUDA with the allocator's peak counter, which that pass resets; elsewhere a rough estimate).
             ``None``: no split. Results do not depend on it.
-        fusion: fusion implementation, one of ``"auto"`` (default: ``"tiles"`` on the CPU, the fastest exact path
-            measured there, and ``"gram"`` on CUDA, the fastest measured on an H100), ``"tiles"``, ``"gram"``,
-            ``"gram-tf32"``, ``"matmul"``, ``"triton"``, ``"triton-gather"``, ``"gather"``, ``"interpolate"`` (see
-            :func:`cameras.engine.fuse`); all agree within float rounding.
+        fusion: fusion path, one of :data:`cameras.engine.fusion.IMPLS`: ``"auto"`` (default: ``"tiles"`` on the
+            CPU, the fastest path measured there, and ``"gram"`` on CUDA, the fastest measured on an H100),
+            ``"tiles"`` (tiled Gram form; also runs on CUDA, where it is not yet timed), ``"gram"`` (column-wise Gram
+            form), ``"matmul"`` (resize-matrix products) or ``"interpolate"`` (the literal definition,
+            ``F.interpolate`` per scale); see :mod:`cameras.engine.fusion`. All agree within float rounding.
         compile: run the model through ``torch.compile`` (one compilation per scale shape, paid on the first call;
             off by default, worth it only for many calls of one input shape): ``True`` for the default backend
             (inductor, needs a C++/Triton toolchain) or a backend name such as ``"aot_eager"``. PyTorch recompiles
@@ -72,18 +75,32 @@ class CAMERAS(Explainer):
             kernels as CUDA graphs, which is what batch 1 on a GPU needs when kernel launches, not the GPU, bound the
             time (see BENCHMARKS.md); ``"max-autotune"``, ``"max-autotune-no-cudagraphs"``, ``"default"``, or
             ``None`` for PyTorch's default. Inductor only (other backends ignore it).
+        reshape: the layer output's layout: ``None`` (the model's ``cameras_default_reshape``, else (B, C, h, w)
+            maps and Vision Transformer tokens (B, N, C), prefix tokens dropped and the patch grid taken at each
+            scale's size), ``"nchw"``, ``"tokens"``, ``"nhwc"`` (Swin), a :class:`~cameras.engine.layout.TokenLayout`
+            or a callable ``(output, input_size) -> (B, C, h, w)``. The model must accept every size of the schedule
+            (timm ViTs built with ``dynamic_img_size=True``, as :func:`cameras.models.load` builds them); a model
+            fixed to one size raises a ``ValueError`` that says how to build it.
 
     Call:
-        ``explainer(images, targets=None, top_k=1)``
+        ``explainer(images, targets=None, top_k=1, *, contrast=None, gamma=1.0, contrast_k=1)``
 
         * images: (B, 3, H, W) normalised for the model.
         * targets: ``None``, an int, B ints, a (B,) LongTensor, or a (B, K) LongTensor for K classes per image.
         * top_k: with ``targets=None``, explain the top-k classes (k > 1 gives (B, k, H, W) maps; a scale is kept
           for a class when the class is in that scale's top-k, which for k = 1 is the paper's rule).
+        * contrast, gamma, contrast_k: explain each target *against* rival classes: :math:`A_s` and the gradients
+          :math:`G_s` of :math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` at every scale (see
+          :class:`~cameras.methods.base.Explainer` for the accepted forms; ``"auto"`` takes each target's
+          ``contrast_k`` most probable other classes at the base scale). The rivals are the same at every scale, and
+          the scale-keeping rule stays the paper's: with a target given every scale is kept; with no target the
+          class is the top-1 at the base scale and a scale is kept when its own top-1 agrees (the rule is about the
+          class, not the explained score).
 
     Returns:
         :class:`~cameras.engine.result.Result` with ``saliency`` (B, H, W) in [0, 1] on the images' device,
-        ``targets`` (B,), ``probabilities`` (B,), ``raw`` (B, H, W), ``kept`` (B, S), ``resolutions``.
+        ``targets`` (B,), ``probabilities`` (B,), ``raw`` (B, H, W), ``kept`` (B, S), ``resolutions``, and for a
+        contrastive call ``contrast`` (B, M) and ``gamma``.
 
     Example:
         >>> import torch, torchvision, cameras
@@ -94,6 +111,7 @@ class CAMERAS(Explainer):
     """
 
     name = "cameras"
+    supports_contrast = True
 
     def __init__(
         self,
@@ -110,8 +128,9 @@ class CAMERAS(Explainer):
         fusion: str = "auto",
         compile: bool | str = False,
         compile_mode: str | None = None,
+        reshape: Reshape = None,
     ) -> None:
-        super().__init__(model, layer)
+        super().__init__(model, layer, reshape=reshape)
         self.resolutions = resolutions
         schedule(resolutions, (224, 224))  # validate early
         self.chunk_size = chunk_size
@@ -161,7 +180,13 @@ class CAMERAS(Explainer):
         if key not in self._bytes_per_pixel:
             model, layer = self._runner()
             self._bytes_per_pixel[key] = bytes_per_pixel(
-                model, layer, images, largest, autocast_dtype=self.dtype, channels_last=self.channels_last
+                model,
+                layer,
+                images,
+                largest,
+                autocast_dtype=self.dtype,
+                channels_last=self.channels_last,
+                reshape=self.reshape,
             )
         return max(1, int(self.memory_budget / self._bytes_per_pixel[key]))
 
@@ -175,12 +200,24 @@ class CAMERAS(Explainer):
             result = result.select(0)
         return result
 
-    def explain(self, images: Tensor, targets: Tensor | None, top_k: int = 1, **kwargs: Any) -> Result:
+    def explain(
+        self,
+        images: Tensor,
+        targets: Tensor | None,
+        top_k: int = 1,
+        contrast: Contrast | None = None,
+        **kwargs: Any,
+    ) -> Result:
         batch = functools.partial(self._explain_batch, top_k=top_k)
-        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch)
+        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch, contrast)
 
     def _explain_batch(
-        self, images: Tensor, targets: Tensor | None, sizes: list[tuple[int, int]], top_k: int
+        self,
+        images: Tensor,
+        targets: Tensor | None,
+        sizes: list[tuple[int, int]],
+        contrast: Contrast | None,
+        top_k: int,
     ) -> Result:
         assert self.layer_name is not None
         model, layer = self._runner()
@@ -195,6 +232,8 @@ class CAMERAS(Explainer):
             autocast_dtype=self.dtype,
             channels_last=self.channels_last,
             max_pixels=self._max_pixels(images, sizes),
+            contrast=contrast,
+            reshape=self.reshape,
         )
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
         raw = torch.relu(fuse(recording, out_size, cameras_rule, chunk_size=self.chunk_size, impl=self.fusion))

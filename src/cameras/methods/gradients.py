@@ -1,9 +1,14 @@
-"""Pixel-gradient baselines through Captum: vanilla gradient, Guided Backprop, Integrated Gradients, SmoothGrad.
+r"""Pixel-gradient baselines through Captum: vanilla gradient, Guided Backprop, Integrated Gradients, SmoothGrad.
 
 Captum is an optional extra (``pip install 'cameras[captum]'``); it is imported when a method is constructed, and a
 clear ``ImportError`` says how to install it when it is missing. These methods explain the input pixels, so they ignore
 ``layer`` (``needs_layer = False``). Each returns per-pixel maps reduced over the colour channels as stated in its
 docstring, min–max normalised to [0, 1] like every other method.
+
+Contrastive maps (``contrast=``, see :class:`~cameras.methods.base.Explainer`): Captum differentiates the score
+:math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` of a wrapped forward (:func:`cameras.engine.contrast.class_scores`)
+instead of the logit :math:`y_c`; the rivals travel with Captum's ``additional_forward_args``, so Integrated
+Gradients and SmoothGrad expand them with their interpolated or noisy copies.
 """
 
 from __future__ import annotations
@@ -15,12 +20,21 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..engine.fuse import minmax_normalize
+from ..engine.contrast import Contrast, class_scores
+from ..engine.normalize import minmax_normalize
 from ..engine.result import Result
 from ..engine.tap import extract_logits
 from .cam import ModelState, TopKExplainer
 
-__all__ = ["Gradient", "GuidedBackprop", "IntegratedGradients", "PixelExplainer", "SmoothGrad", "import_captum"]
+__all__ = [
+    "Gradient",
+    "GuidedBackprop",
+    "IntegratedGradients",
+    "PixelExplainer",
+    "SmoothGrad",
+    "captum_target",
+    "import_captum",
+]
 
 
 def import_captum() -> Any:
@@ -36,27 +50,44 @@ def import_captum() -> Any:
 
 
 class _Logits(nn.Module):
-    """Wrap a model so that its output is always the (B, num_classes) logits tensor Captum expects."""
+    """Wrap a model so that its output is always the (B, num_classes) logits tensor Captum expects; with
+    ``target`` (B,) and ``rivals`` (B, M) the output is instead the (B, 1) contrastive score of each target."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor) -> Tensor:
-        return extract_logits(self.model(x))
+    def forward(
+        self, x: Tensor, target: Tensor | None = None, rivals: Tensor | None = None, gamma: float = 1.0
+    ) -> Tensor:
+        logits = extract_logits(self.model(x))
+        if target is None or rivals is None:
+            return logits
+        return class_scores(logits, target.unsqueeze(1), rivals.unsqueeze(1), gamma)
+
+
+def captum_target(target: Tensor, rivals: Tensor | None, gamma: float) -> dict[str, Any]:
+    """Captum's ``target`` / ``additional_forward_args`` for the (B,) ``target`` classes, explained against the
+    (B, M) ``rivals`` (through :class:`_Logits`' contrastive output, column 0) or plainly when ``rivals`` is None."""
+    if rivals is None:
+        return {"target": target}
+    return {"target": 0, "additional_forward_args": (target, rivals, gamma)}
 
 
 class PixelExplainer(TopKExplainer):
-    """Base class of the Captum pixel methods: targets, probabilities, model state and normalisation.
+    r"""Base class of the Captum pixel methods: targets, probabilities, model state and normalisation.
 
-    Subclasses implement :meth:`attribute` ((B, C, H, W) attributions for one class per image) and :meth:`reduce`
-    ((B, C, H, W) → (B, H, W), non-negative).
+    Subclasses implement :meth:`attribute` ((B, C, H, W) attributions for one class per image, optionally against
+    rival classes) and :meth:`reduce` ((B, C, H, W) → (B, H, W), non-negative).
 
     The model runs in eval mode with its parameters frozen (no parameter gradients are computed); both are restored
-    afterwards. Call: ``explainer(images, targets=None, top_k=1)`` → :class:`~cameras.engine.result.Result`.
+    afterwards. Call: ``explainer(images, targets=None, top_k=1, *, contrast=None, gamma=1.0, contrast_k=1)`` →
+    :class:`~cameras.engine.result.Result`; with ``contrast`` the gradients are those of
+    :math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` (the rivals chosen on the clean images' logits).
     """
 
     needs_layer = False
+    supports_contrast = True
     label: ClassVar[str] = ""
 
     def __init__(self, model: nn.Module, layer: str | nn.Module | None = None) -> None:
@@ -65,14 +96,17 @@ class PixelExplainer(TopKExplainer):
         self._net = _Logits(model)
 
     @abc.abstractmethod
-    def attribute(self, images: Tensor, target: Tensor) -> Tensor:
-        """(B, C, H, W) attributions of class ``target`` (B,) w.r.t. the input pixels."""
+    def attribute(self, images: Tensor, target: Tensor, rivals: Tensor | None = None, gamma: float = 1.0) -> Tensor:
+        """(B, C, H, W) attributions of class ``target`` (B,) w.r.t. the input pixels; with ``rivals`` (B, M) of
+        the score ``y_target − gamma · mean(y_rivals)`` (pass :func:`captum_target`'s arguments to Captum)."""
 
     @abc.abstractmethod
     def reduce(self, attributions: Tensor) -> Tensor:
         """(B, C, H, W) → (B, H, W) non-negative map."""
 
-    def explain(self, images: Tensor, targets: Tensor | None, top_k: int = 1, **kwargs: Any) -> Result:
+    def explain(
+        self, images: Tensor, targets: Tensor | None, top_k: int = 1, contrast: Contrast | None = None, **kwargs: Any
+    ) -> Result:
         if kwargs:
             raise TypeError(f"Unexpected arguments for {type(self).__name__}: {', '.join(kwargs)}.")
         with ModelState(self.model):
@@ -89,11 +123,15 @@ class PixelExplainer(TopKExplainer):
                     f"Target class {bad} is out of range for a model with {num_classes} classes "
                     f"(valid: 0..{num_classes - 1})."
                 )
+            rivals = None if contrast is None else contrast.resolve(logits, targets)  # (B, K, M)
+            gamma = 1.0 if contrast is None else contrast.gamma
             maps = []
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", module=r"captum(\.|$)")
                 for k in range(targets.shape[1]):
-                    attr = self.attribute(images.detach(), targets[:, k])
+                    attr = self.attribute(
+                        images.detach(), targets[:, k], None if rivals is None else rivals[:, k], gamma
+                    )
                     maps.append(self.reduce(attr.detach().float()))
         raw = torch.stack(maps, dim=1)  # (B, K, H, W)
         batch, k_classes = targets.shape
@@ -106,6 +144,8 @@ class PixelExplainer(TopKExplainer):
             resolutions=[(int(images.shape[-2]), int(images.shape[-1]))],
             scale_top1=logits.argmax(dim=1, keepdim=True),
             method=self.name,
+            contrast=torch.empty(0, dtype=torch.long) if rivals is None else rivals,
+            gamma=None if contrast is None else contrast.gamma,
         )
 
     def __repr__(self) -> str:
@@ -140,8 +180,8 @@ class Gradient(PixelExplainer):
         super().__init__(model, layer)
         self._method = self._attr.Saliency(self._net)
 
-    def attribute(self, images: Tensor, target: Tensor) -> Tensor:
-        out: Tensor = self._method.attribute(images, target=target, abs=True)
+    def attribute(self, images: Tensor, target: Tensor, rivals: Tensor | None = None, gamma: float = 1.0) -> Tensor:
+        out: Tensor = self._method.attribute(images, abs=True, **captum_target(target, rivals, gamma))
         return out
 
     def reduce(self, attributions: Tensor) -> Tensor:
@@ -176,14 +216,14 @@ class GuidedBackprop(PixelExplainer):
         super().__init__(model, layer)
         self._method = self._attr.GuidedBackprop(self._net)
 
-    def attribute(self, images: Tensor, target: Tensor) -> Tensor:
+    def attribute(self, images: Tensor, target: Tensor, rivals: Tensor | None = None, gamma: float = 1.0) -> Tensor:
         # Captum guides only ``nn.ReLU``; clipped ReLUs (``nn.ReLU6``, used throughout EfficientNet-Lite and
         # MobileNets) get the same rule here: their ordinary backward, then only positive gradients passed on.
         handles = [
             m.register_full_backward_hook(_positive_grad_input) for m in self.model.modules() if isinstance(m, nn.ReLU6)
         ]
         try:
-            out: Tensor = self._method.attribute(images, target=target)
+            out: Tensor = self._method.attribute(images, **captum_target(target, rivals, gamma))
         finally:
             for h in handles:
                 h.remove()
@@ -247,14 +287,18 @@ class IntegratedGradients(PixelExplainer):
         self.batch_size = batch_size
         self._method = self._attr.IntegratedGradients(self._net)
 
-    def attribute(self, images: Tensor, target: Tensor) -> Tensor:
+    def attribute(self, images: Tensor, target: Tensor, rivals: Tensor | None = None, gamma: float = 1.0) -> Tensor:
         if isinstance(self.baseline, Tensor):
             base = self.baseline.to(device=images.device, dtype=images.dtype).expand_as(images).contiguous()
         else:
             base = torch.full_like(images, float(self.baseline))
         internal = None if self.batch_size is None else max(self.batch_size, images.shape[0])
         out: Tensor = self._method.attribute(
-            images, baselines=base, target=target, n_steps=self.n_steps, internal_batch_size=internal
+            images,
+            baselines=base,
+            n_steps=self.n_steps,
+            internal_batch_size=internal,
+            **captum_target(target, rivals, gamma),
         )
         return out
 
@@ -314,7 +358,7 @@ class SmoothGrad(PixelExplainer):
         self.seed = seed
         self._method = self._attr.NoiseTunnel(self._attr.Saliency(self._net))
 
-    def attribute(self, images: Tensor, target: Tensor) -> Tensor:
+    def attribute(self, images: Tensor, target: Tensor, rivals: Tensor | None = None, gamma: float = 1.0) -> Tensor:
         devices = [images.device.index or 0] if images.device.type == "cuda" else []
         out = []
         with torch.random.fork_rng(devices=devices, enabled=self.seed is not None):
@@ -330,8 +374,8 @@ class SmoothGrad(PixelExplainer):
                         nt_samples=self.n_samples,
                         nt_samples_batch_size=self.batch_size,
                         stdevs=sigma,
-                        target=target[b : b + 1],
                         abs=True,
+                        **captum_target(target[b : b + 1], None if rivals is None else rivals[b : b + 1], gamma),
                     )
                 )
         return torch.cat(out)

@@ -14,7 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from ..engine.accumulate import record_scales
-from ..engine.fuse import fuse
+from ..engine.contrast import Contrast
+from ..engine.fusion import GENERIC_IMPLS, fuse
+from ..engine.layout import Reshape
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
 from .base import explain_in_groups
@@ -54,16 +56,26 @@ class MultiScaleCAM(TopKExplainer):
         resolutions: the schedule (as for :class:`cameras.CAMERAS`; default: the one given to :func:`MultiScale`,
             else the paper's factors).
         chunk_size: channels upsampled at once (default ≈16 MB buffers).
+        fusion: fusion path for the rule, one of :data:`cameras.engine.fusion.GENERIC_IMPLS`: ``"auto"`` (default:
+            ``"matmul"`` on the CPU, ``"interpolate"`` on CUDA, the faster of the two measured on each, see
+            :mod:`cameras.engine.fusion`), ``"matmul"`` (resize-matrix products) or ``"interpolate"`` (the literal
+            definition, ``F.interpolate`` per scale). They agree within float rounding. (The faster ``"tiles"`` and
+            ``"gram"`` paths exist for the CAMERAS rule only, i.e. :class:`cameras.CAMERAS`.)
         max_batch: largest number of images explained at once; ``None`` (default): as for
             :class:`cameras.CAMERAS` (on the CPU, groups whose largest scale fits
             :data:`~cameras.methods.base.CPU_PIXELS_PER_PASS` pixels; the whole batch elsewhere). Results do not
             depend on it.
         progress: progress bar over scales.
+        reshape: the layer output's layout (as for :class:`~cameras.methods.cam.GradCAM`).
 
-    Call: ``explainer(images, targets=None, top_k=1)`` → :class:`~cameras.engine.result.Result` as CAMERAS returns.
+    Call: ``explainer(images, targets=None, top_k=1, *, contrast=None, gamma=1.0, contrast_k=1)`` →
+    :class:`~cameras.engine.result.Result` as CAMERAS returns; with ``contrast`` the gradients are those of
+    :math:`y_c - \gamma\,\mathrm{mean}_j\,y_{d_j}` at every scale, and the keep rule is CAMERAS's (see
+    :class:`cameras.CAMERAS`).
     """
 
     base: ClassVar[type[GradientCAM]]
+    supports_contrast = True
     default_resolutions: ClassVar[Resolutions] = None
     label: ClassVar[str] = ""
 
@@ -74,14 +86,16 @@ class MultiScaleCAM(TopKExplainer):
         resolutions: Resolutions = _UNSET,
         *,
         chunk_size: int | None = None,
+        fusion: str = "auto",
         max_batch: int | None = None,
         progress: bool = False,
+        reshape: Reshape = None,
     ) -> None:
         if not hasattr(type(self), "base"):
             raise TypeError(
                 "Build a multi-scale method with cameras.MultiScale(<CAM class>), e.g. MultiScale(GradCAM)."
             )
-        super().__init__(model, layer)
+        super().__init__(model, layer, reshape=reshape)
         self.resolutions = self.default_resolutions if resolutions is _UNSET else resolutions
         schedule(self.resolutions, (224, 224))  # validate early
         if chunk_size is not None and (
@@ -90,27 +104,50 @@ class MultiScaleCAM(TopKExplainer):
             raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
         if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
             raise ValueError(f"max_batch must be a positive int or None, got {max_batch!r}.")
+        if fusion not in GENERIC_IMPLS:
+            raise ValueError(f"fusion must be one of {', '.join(map(repr, GENERIC_IMPLS))}, got {fusion!r}.")
         self.chunk_size = chunk_size
+        self.fusion = fusion
         self.max_batch = max_batch
         self.progress = progress
 
-    def explain(self, images: Tensor, targets: Tensor | None, top_k: int = 1, **kwargs: Any) -> Result:
+    def explain(
+        self,
+        images: Tensor,
+        targets: Tensor | None,
+        top_k: int = 1,
+        contrast: Contrast | None = None,
+        **kwargs: Any,
+    ) -> Result:
         if kwargs:
             raise TypeError(f"Unexpected arguments for {type(self).__name__}: {', '.join(kwargs)}.")
         batch = functools.partial(self._explain_batch, top_k=top_k)
-        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch)
+        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch, contrast)
 
     def _explain_batch(
-        self, images: Tensor, targets: Tensor | None, sizes: list[tuple[int, int]], top_k: int
+        self,
+        images: Tensor,
+        targets: Tensor | None,
+        sizes: list[tuple[int, int]],
+        contrast: Contrast | None,
+        top_k: int,
     ) -> Result:
         assert self.layer_name is not None
         out_size = (int(images.shape[-2]), int(images.shape[-1]))
         recording = record_scales(
-            self.model, self.layer_name, images, sizes, targets, top_k=top_k, progress=self.progress
+            self.model,
+            self.layer_name,
+            images,
+            sizes,
+            targets,
+            top_k=top_k,
+            progress=self.progress,
+            reshape=self.reshape,
+            contrast=contrast,
         )
         h0, w0 = recording.scales[0].activations.shape[-2:]
         rule = functools.partial(self.base.rule, cell_area=h0 * w0 / (out_size[0] * out_size[1]))
-        raw = torch.relu(fuse(recording, out_size, rule, chunk_size=self.chunk_size))
+        raw = torch.relu(fuse(recording, out_size, rule, chunk_size=self.chunk_size, impl=self.fusion))
         return Result.from_recording(raw, recording, self.name)
 
 

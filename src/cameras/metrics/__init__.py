@@ -1,15 +1,16 @@
 """Metrics for saliency maps: localisation (pointing game, energy in box, the data-set pointing protocol with its
-"difficult" split), faithfulness (insertion/deletion, confidence change, positive/negative map density), plus
-bounding-box I/O.
+"difficult" split, discrimination between annotated classes), faithfulness (insertion/deletion, confidence change,
+positive/negative map density), plus bounding-box I/O.
 
 Conventions: ``saliency`` is (B, H, W); ``boxes`` is a list of B float tensors (K_i, 4) with half-open rows
 ``(x0, y0, x1, y1)`` in the map's pixels (pixel (x, y) inside when x0 <= x < x1 and y0 <= y < y1); several boxes
-of one image count as their union.
+of one image count as their union. A score that is undefined — a constant map, no box on the map — is ``nan``
+(never a made-up number): average with ``torch.nanmean`` and count ``torch.isnan``.
 
 >>> import torch, cameras.metrics as M
 >>> sal = torch.zeros(1, 8, 8); sal[0, 2, 3] = 1.0
 >>> M.pointing_game(sal, [torch.tensor([[2.0, 1.0, 5.0, 4.0]])]).tolist()
-[True]
+[1.0]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .boxes import (
     save_boxes_json,
 )
 from .density import MapDensity, black_baseline, map_density
+from .discrimination import discrimination
 from .faithfulness import Baseline, ConfidenceChange, InsertionDeletion, confidence_change, insertion_deletion
 from .localization import boxes_to_mask, energy_in_box, pointing_game
 from .pointing import is_difficult, pointing_accuracy
@@ -39,6 +41,7 @@ __all__ = [
     "boxes_to_input",
     "boxes_to_mask",
     "confidence_change",
+    "discrimination",
     "energy_in_box",
     "insertion_deletion",
     "is_difficult",

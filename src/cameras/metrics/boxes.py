@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..io.atomic import write_json
+
 __all__ = [
     "Annotation",
     "boxes_tensor",
@@ -128,7 +130,7 @@ def save_boxes_json(annotations: Mapping[str, Iterable[Annotation]], path: str |
             row["box"] = [int(v) if float(v).is_integer() else v for v in a.box]
             rows.append(row)
         data[fname] = rows
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+    write_json(path, data)
 
 
 def load_voc_xml(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..methods.cam import ModelState
+from ..engine.state import ModelState
 from ..models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .faithfulness import Baseline, _check_int, _probabilities, masking_inputs
 

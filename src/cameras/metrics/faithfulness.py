@@ -1,8 +1,14 @@
 """Faithfulness metrics: does the model's confidence follow the map?
 
 Both metrics run the model on perturbed copies of the images; forward passes are batched, chunked (at most
-``batch_size`` images per pass), run without autograd in eval mode (the model's training flag is restored after),
-and on the model's device and dtype. Results come back on the images' device.
+``batch_size`` images per pass), run without autograd in eval mode inside :class:`~cameras.engine.state.ModelState`
+(BatchNorm statistics untouched; every module's training flag and ``requires_grad`` restored afterwards, also on an
+error), and on the model's device and dtype. Results come back on the images' device.
+
+A constant map (:func:`cameras.engine.normalize.constant_maps`, e.g. the all-zero map of a degenerate explanation)
+orders no pixel before another and shows nothing, so both metrics are **undefined** for it: ``nan`` in every field
+of that image (its forward passes are skipped), never a number an arbitrary pixel order would give. Average with
+``torch.nanmean``; ``.undefined`` counts such images.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import torchvision.transforms.functional as TF
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..engine.normalize import constant_maps
+from ..engine.state import ModelState
 from ..engine.tap import extract_logits
 from ..methods.base import model_device_dtype
 from ._checks import check_images_and_maps, check_targets, check_unit_maps
@@ -38,6 +46,8 @@ class InsertionDeletion:
         insertion_curve: (B, S + 1) target-class probability after inserting ``fractions[i]`` of the pixels.
         deletion_curve: (B, S + 1) target-class probability after deleting ``fractions[i]`` of the pixels.
         fractions: (S + 1,) share of pixels inserted / deleted at each point, from 0 to 1.
+
+    Every field of an image with a constant map is ``nan`` (undefined).
     """
 
     insertion: Tensor
@@ -46,6 +56,11 @@ class InsertionDeletion:
     deletion_curve: Tensor
     fractions: Tensor
 
+    @property
+    def undefined(self) -> int:
+        """Number of images whose scores are undefined (constant maps)."""
+        return int(torch.isnan(self.insertion).sum())
+
 
 @dataclass
 class ConfidenceChange:
@@ -53,9 +68,11 @@ class ConfidenceChange:
 
     Attributes:
         original: (B,) probability of the target class on the full image (Y).
-        explained: (B,) probability of the target class on the map-weighted image (O).
-        drop: (B,) ``max(0, Y - O) / Y``, in [0, 1]. **Lower is better.**
-        increase: (B,) bool, ``O > Y``. **More is better.**
+        explained: (B,) probability of the target class on the map-weighted image (O); ``nan`` where undefined.
+        drop: (B,) ``max(0, Y - O) / Y``, in [0, 1]; ``nan`` where undefined. **Lower is better.**
+        increase: (B,) float, 1.0 when ``O > Y``, else 0.0; ``nan`` where undefined. **More is better.**
+
+    Undefined (``nan``): images with a constant map (it weights every pixel alike and explains nothing).
     """
 
     original: Tensor
@@ -64,14 +81,21 @@ class ConfidenceChange:
     increase: Tensor
 
     @property
+    def undefined(self) -> int:
+        """Number of images whose scores are undefined (constant maps)."""
+        return int(torch.isnan(self.drop).sum())
+
+    @property
     def average_drop(self) -> float:
-        """Average Drop in percent: ``100 * mean(drop)``. Lower is better."""
-        return float(self.drop.double().mean()) * 100.0
+        """Average Drop in percent: ``100 * mean(drop)`` over the defined images (``nan`` if none). Lower is
+        better."""
+        return float(self.drop.double().nanmean()) * 100.0
 
     @property
     def increase_in_confidence(self) -> float:
-        """% Increase in Confidence: ``100 * mean(increase)``. Higher is better."""
-        return float(self.increase.double().mean()) * 100.0
+        """% Increase in Confidence: ``100 * mean(increase)`` over the defined images (``nan`` if none). Higher is
+        better."""
+        return float(self.increase.double().nanmean()) * 100.0
 
 
 def _blur(images: Tensor) -> Tensor:
@@ -116,13 +140,8 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 
 def _run_eval(model: nn.Module, fn: Callable[[], Tensor]) -> Tensor:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return fn()
-    finally:
-        model.train(was_training)
+    with ModelState(model), torch.no_grad():
+        return fn()
 
 
 def insertion_deletion(
@@ -165,7 +184,7 @@ def insertion_deletion(
 
     Returns:
         :class:`InsertionDeletion` with (B,) areas, (B, S + 1) curves and the (S + 1,) fractions, on the images'
-        device.
+        device; ``nan`` for images with a constant map.
 
     Example:
         >>> import torch
@@ -192,12 +211,15 @@ def insertion_deletion(
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(hw, device=device).expand(b, hw))
     counts = torch.div(torch.arange(steps + 1, device=device) * hw, steps, rounding_mode="floor")
-    jobs_b = torch.arange(b, device=device).repeat_interleave(steps + 1)
-    jobs_n = counts.repeat(b)
+    defined = ~constant_maps(saliency).to(device)
+    jobs_b = torch.arange(b, device=device)[defined].repeat_interleave(steps + 1)
+    jobs_n = counts.repeat(int(defined.sum()))
+    slots = (jobs_b * (steps + 1)).reshape(-1, steps + 1) + torch.arange(steps + 1, device=device)
+    slots = slots.reshape(-1)
     per_pass = max(1, batch_size // 2)
 
     def run() -> Tensor:
-        probs = torch.empty(2, b * (steps + 1), device=device)
+        probs = torch.full((2, b * (steps + 1)), float("nan"), device=device)
         starts = range(0, jobs_b.numel(), per_pass)
         for s in tqdm(starts, desc="insertion/deletion", disable=not progress, leave=False):
             jb, jn = jobs_b[s : s + per_pass], jobs_n[s : s + per_pass]
@@ -205,7 +227,7 @@ def insertion_deletion(
             inserted = torch.where(mask, x[jb], base_ins[jb])
             deleted = torch.where(mask, base_del[jb], x[jb])
             p = _probabilities(model, torch.cat([inserted, deleted]), torch.cat([t[jb], t[jb]]))
-            probs[:, s : s + jb.numel()] = p.reshape(2, -1)
+            probs[:, slots[s : s + jb.numel()]] = p.reshape(2, -1)
         return probs
 
     probs = _run_eval(model, run).reshape(2, b, steps + 1).double()
@@ -275,7 +297,7 @@ def confidence_change(
 
     Returns:
         :class:`ConfidenceChange` on the images' device; ``.average_drop`` and ``.increase_in_confidence`` give
-        the batch's percentages.
+        the batch's percentages over the images whose map is not constant (the others are ``nan``).
 
     Raises:
         ValueError: map values outside [0, 1] (normalise first), bad shapes or targets.
@@ -303,11 +325,14 @@ def confidence_change(
 
     probs = _run_eval(model, run).double()
     y, o = probs[0], probs[1]
+    undefined = constant_maps(saliency).to(device)
+    o = torch.where(undefined, torch.full_like(o, float("nan")), o)
     drop = (y - o).clamp(min=0) / y.clamp(min=torch.finfo(torch.float64).tiny)
+    increase = torch.where(undefined, torch.full_like(o, float("nan")), (o > y).double())
     out_dev = images.device
     return ConfidenceChange(
         original=y.float().to(out_dev),
         explained=o.float().to(out_dev),
         drop=drop.float().to(out_dev),
-        increase=(o > y).to(out_dev),
+        increase=increase.float().to(out_dev),
     )

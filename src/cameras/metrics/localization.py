@@ -7,6 +7,10 @@ Conventions shared by every function here:
   map's pixel coordinates, **half-open**: pixel (x, y) (integer column x, row y) is inside when
   ``x0 <= x < x1`` and ``y0 <= y < y1``. Several boxes of one image count as their union; parts of a box outside
   the map are ignored. An image with no box (K_i = 0) has no pixel inside.
+* **undefined is NaN**: a score is undefined — ``nan``, never a made-up 0 or 1 — for an image whose map is constant
+  (:func:`cameras.engine.normalize.constant_maps`: it points nowhere; e.g. a degenerate map of a 1×1 feature map) or
+  which has no box pixel on the map (no box, or every box outside the map). Average with ``torch.nanmean`` and count
+  the undefined items with ``torch.isnan(scores).sum()``.
 
 Everything is computed with batched torch operations on the maps' device.
 """
@@ -19,6 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..engine.normalize import constant_maps
 from ._checks import check_boxes, check_saliency
 
 __all__ = ["boxes_to_mask", "energy_in_box", "pointing_game"]
@@ -71,7 +76,7 @@ def pointing_game(saliency: Tensor, boxes: Sequence[Tensor], tolerance: float = 
     A hit is scored when the location of the map's maximum (the first one in row-major order when several pixels
     share the maximum value) lies inside one of the image's boxes, or within Euclidean distance ``tolerance``
     pixels of a pixel inside one (distance measured between integer pixel positions, ``<= tolerance``). The
-    accuracy of a method is the mean of the hits over a data set.
+    accuracy of a method is the mean of the hits over a data set (``torch.nanmean``: undefined images are left out).
 
     Source: Zhang, Bargal, Lin, Brandt, Shen, Sclaroff, "Top-down Neural Attention by Excitation Backprop"
     (ECCV 2016); the 15-pixel tolerance is the convention of TorchRay's pointing-game benchmark (Fong et al. 2019).
@@ -81,11 +86,11 @@ def pointing_game(saliency: Tensor, boxes: Sequence[Tensor], tolerance: float = 
     Args:
         saliency: (B, H, W) maps, any floating dtype and device.
         boxes: list of B tensors (K_i, 4), rows ``(x0, y0, x1, y1)`` in the maps' pixel coordinates (half-open).
-            An image with no box (K_i = 0), or whose boxes lie outside the map, is a miss.
         tolerance: non-negative distance in pixels (0 = the maximum must be inside a box).
 
     Returns:
-        BoolTensor (B,) on the maps' device: hit or miss per image.
+        float32 tensor (B,) on the maps' device: 1.0 hit, 0.0 miss, ``nan`` undefined (a constant map, or no box
+        pixel on the map: no box, or every box outside it).
 
     Raises:
         TypeError, ValueError: malformed maps or boxes, negative or non-finite tolerance.
@@ -97,9 +102,11 @@ def pointing_game(saliency: Tensor, boxes: Sequence[Tensor], tolerance: float = 
         >>> sal[1, 7, 7] = 1.0  # max at (x=7, y=7): 5 px from the box's corner pixel (4, 3)
         >>> box = torch.tensor([[2.0, 1.0, 5.0, 4.0]])
         >>> pointing_game(sal, [box, box], tolerance=0).tolist()
-        [True, False]
+        [1.0, 0.0]
         >>> pointing_game(sal, [box, box], tolerance=5).tolist()
-        [True, True]
+        [1.0, 1.0]
+        >>> pointing_game(torch.zeros(1, 8, 8), [box]).tolist()  # a constant map points nowhere
+        [nan]
     """
     saliency = check_saliency(saliency)
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
@@ -125,7 +132,11 @@ def pointing_game(saliency: Tensor, boxes: Sequence[Tensor], tolerance: float = 
     box_hit = nonempty & (dx * dx + dy * dy <= float(tolerance) ** 2)
     hits = torch.zeros(b, device=dev, dtype=torch.float32)
     hits.index_add_(0, owner, box_hit.to(torch.float32))
-    return hits > 0
+    on_map = torch.zeros(b, device=dev, dtype=torch.float32)
+    on_map.index_add_(0, owner, nonempty.to(torch.float32))
+    score = (hits > 0).to(torch.float32)
+    undefined = (on_map == 0) | constant_maps(saliency)
+    return torch.where(undefined, torch.full_like(score, math.nan), score)
 
 
 def energy_in_box(saliency: Tensor, boxes: Sequence[Tensor]) -> Tensor:
@@ -133,8 +144,9 @@ def energy_in_box(saliency: Tensor, boxes: Sequence[Tensor]) -> Tensor:
 
     .. math:: E = \\frac{\\sum_{(x,y) \\in \\text{boxes}} S(x,y)}{\\sum_{(x,y)} S(x,y)}
 
-    computed on the non-negative map as given (union of the image's boxes, half-open convention); an all-zero map
-    scores 0.
+    computed on the non-negative map as given (union of the image's boxes, half-open convention). Undefined
+    (``nan``) for a constant map — all zero, or uniform, which would just score the boxes' share of the area — and
+    for an image with no box pixel on the map.
 
     Source: Wang, Wang, Du, Yang, Zhang, Ding, Mardziel, Hu, "Score-CAM: Score-Weighted Visual Explanations for
     Convolutional Neural Networks" (CVPR Workshops 2020), Sec. 5.2 ("energy-based pointing game").
@@ -146,7 +158,8 @@ def energy_in_box(saliency: Tensor, boxes: Sequence[Tensor]) -> Tensor:
         boxes: list of B tensors (K_i, 4), rows ``(x0, y0, x1, y1)`` in the maps' pixel coordinates (half-open).
 
     Returns:
-        FloatTensor (B,) in [0, 1] on the maps' device (float64 for float64 maps, float32 otherwise).
+        FloatTensor (B,) in [0, 1] or ``nan`` (undefined) on the maps' device (float64 for float64 maps, float32
+        otherwise).
 
     Raises:
         TypeError, ValueError: malformed maps or boxes, or negative map values (take ``.abs()`` or
@@ -170,4 +183,6 @@ def energy_in_box(saliency: Tensor, boxes: Sequence[Tensor]) -> Tensor:
     s = saliency.to(acc)
     total = s.sum(dim=(1, 2))
     inside = (s * mask).sum(dim=(1, 2))
-    return torch.where(total > 0, inside / total.clamp(min=torch.finfo(acc).tiny), torch.zeros_like(total))
+    energy = inside / total.clamp(min=torch.finfo(acc).tiny)
+    undefined = ~mask.flatten(1).any(dim=1) | constant_maps(saliency) | ~(total > 0)
+    return torch.where(undefined, torch.full_like(energy, math.nan), energy)

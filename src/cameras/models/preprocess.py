@@ -12,24 +12,29 @@ Two resize modes:
 * ``square=True`` (the CAMERAS paper's setting, Jalwana et al., CVPR 2021): the photo is stretched to size×size.
 
 The resize is bilinear with antialiasing (a triangle filter widened by the downscale factor, as PIL and torchvision's
-``antialias=True`` do), applied to the 0–255 values; normalisation is ``(x / 255 − mean) / std`` per channel.
+``antialias=True`` do), applied to the 0–255 values; ``interpolation="bicubic"`` (timm's usual setting) uses the
+antialiased bicubic filter instead, clamped to 0–255, and ``"nearest"`` picks pixels. Normalisation is
+``(x / 255 − mean) / std`` per channel.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+if TYPE_CHECKING:
+    from ..io import SizeLimits
+
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "INTERPOLATIONS",
     "ImageLike",
     "PreparedImage",
     "Preprocess",
@@ -44,28 +49,34 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 """Per-channel standard deviation of ImageNet photos in [0, 1] units (torchvision's normalisation)."""
 
 ImageLike = Any
-"""A path (``str`` / ``os.PathLike``), a ``PIL.Image.Image``, or an H×W, H×W×1, H×W×3 or H×W×4 numpy array
-(``uint8``, or floating point in [0, 1])."""
+"""A path (``str`` / ``os.PathLike``), a bundled photo name, a ``PIL.Image.Image``, or an H×W, H×W×1, H×W×3 or
+H×W×4 numpy array (``uint8``, ``uint16``, ``bool``, or floating point in [0, 1]); see :func:`cameras.io.load_image`."""
+
+INTERPOLATIONS: tuple[str, ...] = ("bilinear", "bicubic", "nearest")
+"""The resize filters :class:`Preprocess` takes."""
 
 BoxT = TypeVar("BoxT", np.ndarray, Tensor)
 
 
 def read_rgb(image: ImageLike) -> np.ndarray:
-    """Read an image into an H×W×3 ``uint8`` RGB array.
+    """Read an image into an H×W×3 ``uint8`` RGB array with the package's one loader, :func:`cameras.io.load_image`.
 
-    Grayscale is repeated over 3 channels, an alpha channel is dropped (not composited), palette/CMYK/other PIL modes
-    are converted to RGB, and the EXIF orientation of files and PIL images is applied (so the array is the photo as it
-    is displayed). Float arrays must lie in [0, 1] and are scaled by 255 and rounded.
+    Every format Pillow reads; grayscale is repeated over 3 channels; palette / CMYK / other modes are converted to
+    RGB; 16-bit and float images are scaled to 8 bits by their mode's range; alpha is composited over white; the
+    EXIF orientation is applied (the array is the photo as displayed); animated files give their first frame;
+    bundled photo names (``"chelsea"``) are accepted. Float arrays must lie in [0, 1] and are scaled by 255 and
+    rounded. See :mod:`cameras.io.images` for every rule.
 
     Args:
-        image: a path, a ``PIL.Image.Image`` or a numpy array (H×W, H×W×1, H×W×3 or H×W×4).
+        image: a path, a bundled photo name, a ``PIL.Image.Image`` or a numpy array (H×W, H×W×1, H×W×3 or H×W×4).
 
     Returns:
         (H, W, 3) ``uint8`` array (a new array; the input is never modified).
 
     Raises:
-        FileNotFoundError: the path does not exist.
-        ValueError: the file is not a readable image, or the array has an unsupported shape or value range.
+        FileNotFoundError: the path does not exist (:class:`cameras.io.ImageNotFoundError`).
+        ValueError: the file is not a usable image, or the array has an unsupported shape or value range
+            (:class:`cameras.io.ImageError`).
         TypeError: an unsupported type or dtype.
 
     Example:
@@ -73,69 +84,9 @@ def read_rgb(image: ImageLike) -> np.ndarray:
         >>> read_rgb(np.zeros((4, 5), dtype=np.uint8)).shape
         (4, 5, 3)
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from ..io import load_image
 
-    if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"Image file not found: {path!r}.")
-        if os.path.isdir(path):
-            raise ValueError(f"Expected an image file, got a directory: {path!r}.")
-        try:
-            with Image.open(path) as pil:
-                pil.load()
-                return _pil_to_rgb(ImageOps.exif_transpose(pil))
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            raise ValueError(f"Cannot read {path!r} as an image ({type(err).__name__}: {err}).") from err
-    if isinstance(image, Image.Image):
-        return _pil_to_rgb(ImageOps.exif_transpose(image))
-    if isinstance(image, np.ndarray):
-        return _array_to_rgb(image)
-    if isinstance(image, Tensor):
-        raise TypeError(
-            "read_rgb takes a path, PIL image or numpy array, not a torch.Tensor; for an H×W×3 tensor pass "
-            "tensor.cpu().numpy()."
-        )
-    raise TypeError(f"Expected a path, a PIL.Image.Image or a numpy array, got {type(image).__name__}.")
-
-
-def _pil_to_rgb(pil: Any) -> np.ndarray:
-    if pil.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        arr = np.asarray(pil)
-        raise TypeError(
-            f"PIL image mode {pil.mode!r} ({arr.dtype}) is not an 8-bit image; convert it to 8-bit RGB first "
-            "(e.g. scale to 0..255 and use Image.fromarray(arr.astype('uint8')))."
-        )
-    if pil.mode != "RGB":
-        pil = pil.convert("RGB")  # L, LA, P, RGBA, CMYK, YCbCr, 1 ... (alpha is dropped)
-    return np.array(pil, dtype=np.uint8, copy=True)
-
-
-def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
-    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"Expected a channels-last H×W×3 array, got shape {arr.shape} (channels first?).")
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"Expected an H×W, H×W×1, H×W×3 or H×W×4 array, got shape {arr.shape}.")
-    if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"Empty image of shape {arr.shape}.")
-    if arr.dtype == np.uint8:
-        out = arr
-    elif np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all() or arr.min() < 0.0 or arr.max() > 1.0:
-            raise ValueError(
-                "A floating-point image must hold values in [0, 1] "
-                f"(got min {float(np.nanmin(arr)):.4g}, max {float(np.nanmax(arr)):.4g}); pass uint8 for 0..255."
-            )
-        out = np.rint(arr * 255.0).astype(np.uint8)
-    else:
-        raise TypeError(f"Expected a uint8 (0..255) or float ([0, 1]) image array, got dtype {arr.dtype}.")
-    if out.shape[-1] == 1:
-        out = np.repeat(out, 3, axis=-1)
-    elif out.shape[-1] == 4:
-        out = out[..., :3]
-    return np.ascontiguousarray(out).copy()
+    return load_image(image).rgb
 
 
 def resize_map(saliency: Tensor, size: tuple[int, int]) -> Tensor:
@@ -222,12 +173,16 @@ class PreparedImage:
         original_rgb: (H0, W0, 3) uint8 photo as read (for display and overlays).
         original_size: (H0, W0).
         input_size: (h, w).
+        name: short name of the photo (file stem, bundled photo name, or ``"image"``; see :class:`cameras.io.Photo`).
+        notes: what the loader did beyond decoding (alpha composited, 16-bit scaled, EXIF orientation applied, …).
     """
 
     tensor: Tensor
     original_rgb: np.ndarray
     original_size: tuple[int, int]
     input_size: tuple[int, int]
+    name: str = "image"
+    notes: tuple[str, ...] = ()
 
     def to_original(self, saliency: Tensor) -> Tensor:
         """Resize input-frame maps (h, w), (B, h, w) or (B, K, h, w) to the photo's (H0, W0); see :func:`resize_map`."""
@@ -262,6 +217,10 @@ class Preprocess:
         max_size: optional cap on the longer side in aspect-preserving mode (for very elongated photos, whose longer
             side would otherwise grow without bound); when it binds, the longer side becomes ``max_size`` and the
             shorter side is smaller than ``size``. ``None`` (default): no cap.
+        interpolation: the resize filter: ``"bilinear"`` (default), ``"bicubic"`` (both antialiased) or
+            ``"nearest"`` (:func:`cameras.models.load` takes timm models' from their data config).
+        limits: the size bounds applied by every call (:class:`cameras.io.SizeLimits`; ``None``:
+            :data:`cameras.io.DEFAULT_LIMITS`); a call's own ``limits=`` overrides them.
 
     Calling it on an image returns a :class:`PreparedImage` whose ``tensor`` is (1, 3, h, w).
 
@@ -280,8 +239,14 @@ class Preprocess:
     std: tuple[float, float, float] = IMAGENET_STD
     square: bool = False
     max_size: int | None = None
+    interpolation: str = "bilinear"
+    limits: SizeLimits | None = None
 
     def __post_init__(self) -> None:
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {', '.join(map(repr, INTERPOLATIONS))}, got {self.interpolation!r}."
+            )
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
             raise ValueError(f"size must be a positive int, got {self.size!r}.")
         if self.max_size is not None and (
@@ -316,27 +281,53 @@ class Preprocess:
         return (max(1, round(h0 * scale)), max(1, round(w0 * scale)))
 
     def __call__(
-        self, image: ImageLike, *, square: bool | None = None, device: torch.device | str | None = None
+        self,
+        image: ImageLike,
+        *,
+        square: bool | None = None,
+        device: torch.device | str | None = None,
+        limits: SizeLimits | None = None,
     ) -> PreparedImage:
         """Read, resize and normalise one image.
 
         Args:
-            image: a path, PIL image, or numpy array (see :func:`read_rgb`).
+            image: a path, bundled photo name, PIL image, or numpy array (see :func:`cameras.io.load_image`).
             square: override this object's ``square`` for this call.
             device: where to put the tensor (default CPU).
+            limits: size bounds (:class:`cameras.io.SizeLimits`; default: this object's ``limits``, else
+                :data:`cameras.io.DEFAULT_LIMITS`): the photo's pixels, and the longer side and pixels of the model
+                input, checked before anything is resized.
 
         Returns:
             :class:`PreparedImage` with ``tensor`` (1, 3, h, w) float32.
+
+        Raises:
+            cameras.io.ImageError: an unusable image; :class:`cameras.io.SizeLimitError` when over a bound.
         """
-        rgb = read_rgb(image)
-        original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
+        from ..io import DEFAULT_LIMITS, load_image
+
+        lim = limits or self.limits or DEFAULT_LIMITS
+        photo = load_image(image, limits=lim)
+        rgb = photo.rgb
+        original_size = photo.size
         input_size = self.input_size_for(original_size, square=square)
+        lim.check_input(original_size, input_size, photo.name)
         x = torch.from_numpy(rgb).to(device=device).permute(2, 0, 1).unsqueeze(0).float()
         if input_size != original_size:
-            x = F.interpolate(x, size=input_size, mode="bilinear", align_corners=False, antialias=True)
+            if self.interpolation == "nearest":
+                x = F.interpolate(x, size=input_size, mode="nearest-exact")
+            else:
+                x = F.interpolate(x, size=input_size, mode=self.interpolation, align_corners=False, antialias=True)
+                if self.interpolation == "bicubic":
+                    x = x.clamp(0.0, 255.0)  # the cubic kernel overshoots at edges; PIL clamps the same way
         x = self.normalize(x / 255.0)
         return PreparedImage(
-            tensor=x.contiguous(), original_rgb=rgb, original_size=original_size, input_size=input_size
+            tensor=x.contiguous(),
+            original_rgb=rgb,
+            original_size=original_size,
+            input_size=input_size,
+            name=photo.name,
+            notes=photo.notes,
         )
 
     def normalize(self, x: Tensor) -> Tensor:

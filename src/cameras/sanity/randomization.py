@@ -76,7 +76,8 @@ class SanityResult:
         targets: (B,) class explained at every step (the original model's top-1 unless given).
         similarity: ``similarity[method][metric]`` is a (S + 1, B) array; row 0 compares the original maps with
             themselves, row ``i`` the maps after step ``i``. Metrics: ``spearman_abs``, ``spearman``, ``ssim``,
-            ``hog`` (1 = identical; a method passing the check drops).
+            ``hog`` (1 = identical; a method passing the check drops). ``nan`` = undefined: the original or the new
+            map is constant (:func:`~cameras.sanity.similarity.compare_maps`).
         maps: ``maps[method]`` is a (S + 1, B, H, W) float32 CPU tensor of the maps in [0, 1] at every step
             (empty when ``keep_maps=False``).
         seed: base seed (step ``i`` uses ``seed + i``).
@@ -98,11 +99,22 @@ class SanityResult:
         return ["original", *self.blocks]
 
     def mean(self, method: str, metric: str) -> NDArray[np.float64]:
-        """(S + 1,) mean over images of one method's similarity curve."""
-        return np.asarray(self.similarity[method][metric].mean(axis=1), dtype=np.float64)
+        """(S + 1,) mean over images of one method's similarity curve, over the defined values (``nan`` where
+        every image is undefined; see :meth:`undefined`)."""
+        values = self.similarity[method][metric]
+        defined = ~np.isnan(values)
+        n = defined.sum(axis=1)
+        total = np.where(defined, values, 0.0).sum(axis=1)
+        return np.asarray(np.where(n > 0, total / np.maximum(n, 1), np.nan), dtype=np.float64)
+
+    def undefined(self, method: str, metric: str) -> NDArray[np.int64]:
+        """(S + 1,) number of images whose similarity is undefined (``nan``: a constant map) at each step."""
+        return np.asarray(np.isnan(self.similarity[method][metric]).sum(axis=1), dtype=np.int64)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable summary: settings, steps, and per method and metric the mean and per-image values."""
+        """JSON-ready summary: settings, steps, and per method and metric the mean, the count of undefined images
+        and the per-image values per step (undefined values are ``nan``: write with :func:`cameras.io.write_json`,
+        which turns them into ``null``)."""
         return {
             "variant": self.variant,
             "seed": self.seed,
@@ -111,7 +123,11 @@ class SanityResult:
             "targets": [int(t) for t in self.targets.tolist()],
             "methods": {
                 m: {
-                    k: {"mean": self.mean(m, k).tolist(), "per_image": v.T.tolist()}
+                    k: {
+                        "mean": self.mean(m, k).tolist(),
+                        "undefined": self.undefined(m, k).tolist(),
+                        "per_image": v.T.tolist(),
+                    }
                     for k, v in self.similarity[m].items()
                 }
                 for m in self.methods

@@ -1,13 +1,17 @@
 """Comparison views (the CAMERAS paper's "insights", Jalwana et al., CVPR 2021): labelled grids of saliency maps.
 
-Three views, each returning a :class:`Comparison` (a matplotlib figure plus the maps and numbers it shows):
+Four views, each returning a :class:`Comparison` (a matplotlib figure plus the maps and numbers it shows):
 
 * :func:`compare_methods` — several methods, one model, one class;
 * :func:`compare_classes` — several classes of one photo, one method, plus contrast maps
   :math:`\\mathrm{ReLU}(M_k - \\max_{j \\ne k} M_j)` (for two classes: ``ReLU(A − B)`` and ``ReLU(B − A)``): what is
-  specific to each class;
+  specific to each class; or, with ``contrastive=True``, each class's *contrastive* map, the map of the score
+  :math:`y_k - \\gamma\\,\\mathrm{mean}_{j \\ne k}\\, y_j` (``contrast=`` of every method, Finer-CAM's score): what
+  the model uses to prefer that class over the others, rather than a difference of two pictures;
 * :func:`compare_models` — several models, one method, one class, with the Spearman rank correlation between every
-  pair of models' maps ("relative importance of input features for different models").
+  pair of models' maps ("relative importance of input features for different models");
+* :func:`compare_class_grid` — the CAMERAS paper's Fig. 5: similar classes across methods or models, one row per
+  method (or model), one column per class, then the row's contrast (or contrastive) maps, all on one colour scale.
 
 Every map is computed on the model's input, brought back onto the photo's pixels (bilinear) and drawn over the photo
 with one colour scale [0, 1] shared by all map panels (one colour bar). Contrast maps are differences of normalised
@@ -24,7 +28,6 @@ pyplot, so nothing is shown and no global state changes.
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import re
 import textwrap
@@ -46,6 +49,7 @@ __all__ = [
     "Comparison",
     "ModelLike",
     "Panel",
+    "compare_class_grid",
     "compare_classes",
     "compare_methods",
     "compare_models",
@@ -89,9 +93,13 @@ class Panel:
         class_index: class explained (for a contrast, the class whose specific evidence is shown).
         class_name: its name.
         probability: softmax probability of the class for this model and photo.
-        kind: ``"map"`` or ``"contrast"``.
-        against: for a contrast, the class indices subtracted.
+        kind: ``"map"``, ``"contrast"`` (``ReLU(M_k − max_j M_j)`` of two normalised maps) or ``"contrastive"``
+            (the normalised map of the score :math:`y_k - \\gamma\\,\\mathrm{mean}_j\\, y_{d_j}`).
+        against: for a contrast or a contrastive map, the class indices it is against.
         seconds: time to compute the map.
+        degenerate: the method's map is constant (:attr:`cameras.Result.degenerate`): it shows nothing (drawn as
+            zeros) and its correlations are undefined.
+        row: in a grid (:func:`compare_class_grid`), the label of the panel's row (method or model).
     """
 
     title: str
@@ -104,6 +112,8 @@ class Panel:
     kind: str = "map"
     against: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    degenerate: bool = False
+    row: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready description (the map itself is summarised by its mean and maximum)."""
@@ -117,6 +127,8 @@ class Panel:
             "probability": self.probability,
             "against": self.against,
             "seconds": round(self.seconds, 4),
+            "degenerate": self.degenerate,
+            **({"row": self.row} if self.row else {}),
             "map_mean": float(self.saliency.mean()),
             "map_max": float(self.saliency.max()),
         }
@@ -127,11 +139,12 @@ class Comparison:
     """A comparison view: the figure, the photo, the panels and the numbers.
 
     Attributes:
-        view: ``"methods"``, ``"classes"`` or ``"models"``.
+        view: ``"methods"``, ``"classes"``, ``"models"`` or ``"class_grid"``.
         figure: the matplotlib figure (Agg canvas).
         photo: (H0, W0, 3) uint8 photo.
         panels: the maps, in drawing order (contrasts after the maps).
-        spearman: one entry per pair of map panels: ``{"a": name, "b": name, "rho": ρ or None}``.
+        spearman: one entry per pair of map panels: ``{"a": name, "b": name, "rho": ρ or None}``; in the classes and
+            grid views also ``"form"`` (``"plain"`` or ``"contrastive"``), and in the grid ``"row"``.
         info: what was computed (image, models, layer, input sizes, top predictions …).
     """
 
@@ -153,18 +166,18 @@ class Comparison:
         }
 
     def save(self, out_dir: str | Path, stem: str | None = None, dpi: int = 120) -> tuple[Path, Path]:
-        """Write ``<stem>.png`` (the grid) and ``<stem>.json`` (:meth:`to_json`) into ``out_dir`` (created).
+        """Write ``<stem>.png`` (the grid) and ``<stem>.json`` (:meth:`to_json`) into ``out_dir`` (created), each
+        atomically (:mod:`cameras.io.atomic`).
 
         Returns:
             (png path, json path).
         """
+        from ..io.atomic import write_figure, write_json
+
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         stem = stem or f"compare_{self.view}_{_slug(str(self.info.get('image', 'image')))}"
-        png = out / f"{stem}.png"
-        self.figure.savefig(png, dpi=dpi, facecolor="white")
-        path = out / f"{stem}.json"
-        path.write_text(json.dumps({**self.to_json(), "png": png.name}, indent=2))
+        png = write_figure(out / f"{stem}.png", self.figure, dpi=dpi, facecolor="white")
+        path = write_json(out / f"{stem}.json", {**self.to_json(), "png": png.name})
         return png, path
 
 
@@ -265,6 +278,8 @@ def compare_classes(
     square: bool = False,
     image_name: str | None = None,
     alpha: float = 0.5,
+    contrastive: bool = False,
+    gamma: float = 1.0,
 ) -> Comparison:
     """Maps of several classes of one photo side by side, with the contrast of each class against the others.
 
@@ -272,15 +287,27 @@ def compare_classes(
     A, B: ``ReLU(A − B)`` and ``ReLU(B − A)``), not renormalised; the contrasts share their own colour bar (0 to the
     largest contrast) and each title gives its maximum. The K maps come from one call with (1, K) targets.
 
+    With ``contrastive=True`` the second row holds instead each class's contrastive map: the method's map of the
+    score :math:`y_k - \\gamma\\,\\mathrm{mean}_{j \\ne k}\\, y_j` (``contrast=``, one call with (1, K, K−1) rivals),
+    normalised to [0, 1] like the maps and drawn on their colour scale. ``spearman`` then holds the rank correlation
+    of every pair of classes in both forms (``"form"``: ``"plain"`` and ``"contrastive"``). A plain ρ near 1 says
+    that the method shows the same pixels for both classes. Read the contrastive ρ with care: for two classes,
+    γ = 1 and a method linear in the gradient (CAMERAS, Grad-CAM, HiResCAM, XGrad-CAM), the two contrastive scores
+    are exact opposites, so the maps before the ReLU are too, their supports are disjoint and ρ is negative by
+    construction. The pictures and the peaks (and ``cameras evaluate``'s ``discrimination``) say more than the sign.
+
     Args:
         loaded: the model.
         image: a path, PIL image or (H, W, 3) uint8 array.
         classes: two or more class indices or names (``["tiger cat", "Egyptian cat"]``).
         method: registry name, class or explainer (default CAMERAS).
         layer, method_kwargs, square, image_name, alpha: as in :func:`compare_methods`.
+        contrastive: second row of contrastive maps instead of ``ReLU`` differences.
+        gamma: weight of the other classes in the contrastive score (with ``contrastive``).
 
     Returns:
-        :class:`Comparison`: K map panels then K contrast panels; ``info["top5"]`` lists the model's top-5 classes.
+        :class:`Comparison`: K map panels then K contrast (or contrastive) panels; ``info["top5"]`` lists the model's
+        top-5 classes.
 
     Example:
         >>> import torch, torchvision, numpy as np
@@ -290,46 +317,117 @@ def compare_classes(
         >>> view = compare_classes(m, np.zeros((64, 64, 3), np.uint8), ["a", 2], method="gradcam")
         >>> [(p.kind, p.class_index) for p in view.panels]
         [('map', 0), ('map', 2), ('contrast', 0), ('contrast', 2)]
+        >>> view = compare_classes(m, np.zeros((64, 64, 3), np.uint8), ["a", 2], "gradcam", contrastive=True)
+        >>> [(p.kind, p.against) for p in view.panels[2:]], [s["form"] for s in view.spearman]
+        ([('contrastive', [2]), ('contrastive', [0])], ['plain', 'contrastive'])
     """
-    if len(classes) < 2:
-        raise ValueError("Give at least two classes to compare (e.g. 'tiger cat', 'Egyptian cat').")
+    ids = _class_ids(loaded, classes)
+    _check_gamma(gamma, contrastive)
     prepared = _prepare(loaded, image, square)
-    ids = [_class_index(loaded, c) for c in classes]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"The classes must differ, got indices {ids}.")
     label = method_label(method)
-    maps = _panels(loaded, prepared, method, ids, layer, method_kwargs, f"{label}\n{loaded.name}")
-    contrasts = []
-    for k, panel in enumerate(maps):
-        others = [p for j, p in enumerate(maps) if j != k]
-        rest = np.max(np.stack([p.saliency for p in others]), axis=0)
-        diff = np.maximum(panel.saliency - rest, 0.0).astype(np.float32)
-        minus = textwrap.shorten(others[0].class_name, 22) if len(others) == 1 else "max(others)"
-        plus = textwrap.shorten(panel.class_name, 22)
-        contrasts.append(
-            Panel(
-                title=f"contrast (max {float(diff.max()):.2f})\nReLU({plus}\n − {minus})",
-                saliency=diff,
-                method=panel.method,
-                model=panel.model,
-                class_index=panel.class_index,
-                class_name=panel.class_name,
-                probability=panel.probability,
-                kind="contrast",
-                against=[p.class_index for p in others],
-            )
-        )
-    pairs = _pairs([(p.class_name, p) for p in maps])
+    head = f"{label}\n{loaded.name}"
+    maps, second = _class_rows(loaded, prepared, method, ids, layer, method_kwargs, head, contrastive, gamma)
+    pairs = _class_pairs(maps, second)
     info = _info(image_name, [loaded], prepared, layer)
     info["method"] = maps[0].method
     info["top5"] = _top5(loaded, prepared.tensor)
+    if contrastive:
+        info["gamma"] = gamma
     side = "top-5:\n" + "\n".join(
         textwrap.shorten(f"{t['probability']:.2f}  {t['class_name']}", 30) for t in info["top5"]
     )
     photo = prepared.original_rgb
-    title = f"Similar classes — {label}"
-    figure = _draw(photo, maps, contrasts, image_name, title, _footer(pairs), alpha, side_text=side)
-    return Comparison("classes", figure, photo, [*maps, *contrasts], pairs, info)
+    title = f"Similar classes — {label}" + (" — plain (top) and contrastive (bottom) maps" if contrastive else "")
+    figure = _draw(photo, maps, second, image_name, title, _footer(pairs), alpha, side_text=side)
+    return Comparison("classes", figure, photo, [*maps, *second], pairs, info)
+
+
+def compare_class_grid(
+    models: Sequence[ModelLike],
+    image: Any,
+    classes: Sequence[int | str],
+    methods: Sequence[MethodSpec] = ("cameras",),
+    *,
+    layer: str | None = None,
+    method_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    square: bool = False,
+    image_name: str | None = None,
+    alpha: float = 0.5,
+    contrastive: bool = False,
+    gamma: float = 1.0,
+) -> Comparison:
+    """Similar classes across methods or models (the CAMERAS paper's Fig. 5): one row per (model, method), one
+    column per class, then the row's contrast maps, every panel on one colour scale [0, 1].
+
+    Row r holds the K class maps of one method on one model, then the K contrasts of that row: ``ReLU(M_k − max_j
+    M_j)`` of the row's own maps (in [0, 1], since the maps are), or with ``contrastive=True`` the contrastive maps
+    of the scores :math:`y_k - \\gamma\\,\\mathrm{mean}_{j \\ne k}\\, y_j`. One colour bar serves every panel, so
+    that rows compare with each other. ``spearman`` holds, per row, the rank correlation of every pair of classes
+    (``"row"``, ``"form"``), both forms when ``contrastive``.
+
+    Args:
+        models: one or more models (:class:`cameras.models.LoadedModel` or alike; classes are resolved with the
+            first one's labels).
+        image: a path, PIL image or (H, W, 3) uint8 array.
+        classes: two or more class indices or names.
+        methods: one or more registry names or method classes (an explainer instance only with one model).
+        layer: layer for the layer-based methods with one model (default: each model's ``layer``).
+        method_kwargs, square, image_name, alpha: as in :func:`compare_methods`.
+        contrastive: contrastive maps instead of ``ReLU`` differences.
+        gamma: weight of the other classes in the contrastive score.
+
+    Returns:
+        :class:`Comparison` (view ``"class_grid"``), panels row by row (K maps, then K contrasts), each with ``row``.
+
+    Raises:
+        ValueError: fewer than two classes, repeated classes, no model or method, a ``layer`` with several models,
+            repeated rows.
+
+    Example:
+        >>> import torch, torchvision, numpy as np
+        >>> from cameras.models import LoadedModel, Preprocess
+        >>> net = torchvision.models.resnet18(num_classes=3).eval()
+        >>> m = LoadedModel("r18", net, "layer4", Preprocess(size=64), ["a", "b", "c"])
+        >>> grid = compare_class_grid([m], np.zeros((64, 64, 3), np.uint8), ["a", "b"], ["gradcam", "layercam"])
+        >>> [(p.row, p.kind, p.class_name) for p in grid.panels][:3]
+        [('Grad-CAM', 'map', 'a'), ('Grad-CAM', 'map', 'b'), ('Grad-CAM', 'contrast', 'a')]
+    """
+    if len(models) == 0 or len(methods) == 0:
+        raise ValueError("Give at least one model and one method for the grid.")
+    if layer is not None and len(models) > 1:
+        raise ValueError("layer applies to one model; with several models each uses its default layer.")
+    if len(models) > 1 and any(_is_explainer(m) for m in methods):
+        raise TypeError("With several models a method is a name or class: an explainer instance is bound to one model.")
+    ids = _class_ids(models[0], classes)
+    _check_gamma(gamma, contrastive)
+    rows: list[tuple[str, list[Panel]]] = []
+    prepared_all = [_prepare(m, image, square) for m in models]
+    for loaded, prepared in zip(models, prepared_all):
+        for method in methods:
+            label = method_label(method)
+            row = label if len(models) == 1 else loaded.name if len(methods) == 1 else f"{label} · {loaded.name}"
+            head = row
+            maps, second = _class_rows(loaded, prepared, method, ids, layer, method_kwargs, head, contrastive, gamma)
+            for p in (*maps, *second):
+                p.row = row
+            rows.append((row, [*maps, *second]))
+    labels = [r for r, _ in rows]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"The rows must differ, got {labels}.")
+    pairs = [
+        {"row": row, **pair} for row, panels in rows for pair in _class_pairs(panels[: len(ids)], panels[len(ids) :])
+    ]
+    info = _info(image_name, models, prepared_all[0], layer)
+    info["methods"] = [method_label(m) for m in methods]
+    info["classes"] = [{"class_index": i, "class_name": _name(models[0], i)} for i in ids]
+    info["rows"] = labels
+    if contrastive:
+        info["gamma"] = gamma
+    photo = prepared_all[0].original_rgb
+    kind = "contrastive maps" if contrastive else "contrasts ReLU(A − B)"
+    title = f"Similar classes across {'models' if len(models) > 1 else 'methods'} — maps, then {kind}"
+    figure = _draw_grid(photo, rows, image_name, title, _grid_footer(pairs), alpha)
+    return Comparison("class_grid", figure, photo, [p for _, ps in rows for p in ps], pairs, info)
 
 
 def compare_models(
@@ -459,34 +557,53 @@ def _panels(
     layer: str | None,
     method_kwargs: Mapping[str, Mapping[str, Any]] | None,
     title_head: str,
+    against: list[list[int]] | None = None,
+    gamma: float = 1.0,
 ) -> list[Panel]:
-    """Maps of one method for the given classes (one call, (1, K) targets) or the top-1 class (``None``)."""
+    """Maps of one method for the given classes (one call, (1, K) targets) or the top-1 class (``None``); with
+    ``against`` (K lists of M rivals) the contrastive maps of the classes against them (``kind="contrastive"``)."""
     explainer = _explainer(loaded, method, layer, method_kwargs)
     x = prepared.tensor
     start = time.perf_counter()
     if class_ids is None:
         result = explainer(x)
-    else:
+    elif against is None:
         result = explainer(x, torch.tensor([class_ids], dtype=torch.long, device=x.device))
+    else:
+        rivals = torch.tensor([against], dtype=torch.long, device=x.device)  # (1, K, M)
+        result = explainer(
+            x, torch.tensor([class_ids], dtype=torch.long, device=x.device), contrast=rivals, gamma=gamma
+        )
     seconds = time.perf_counter() - start
     sal = result.saliency[0] if result.saliency.dim() == 4 else result.saliency  # (K, h, w)
     targets = result.targets.reshape(-1)
     probs = result.probabilities.reshape(-1)
+    flat = getattr(result, "degenerate", None)
+    degenerate = flat.reshape(-1).tolist() if isinstance(flat, Tensor) else [False] * int(targets.numel())
     maps = prepared.to_original(sal).detach().cpu().numpy().astype(np.float32)
     panels = []
     for k in range(maps.shape[0]):
         idx, p = int(targets[k]), float(probs[k])
         name = _name(loaded, idx)
+        title = f"{title_head}\n{textwrap.shorten(name, 32)} (p={p:.2f})"
+        rivals_k = [] if against is None else against[k]
+        if against is not None:
+            minus = textwrap.shorten(_name(loaded, rivals_k[0]), 22) if len(rivals_k) == 1 else "mean(others)"
+            weight = "" if gamma == 1.0 else f"{gamma:g}·"
+            title = f"{title_head} contrastive\n{textwrap.shorten(name, 22)}\n − {weight}{minus}"
         panels.append(
             Panel(
-                title=f"{title_head}\n{textwrap.shorten(name, 32)} (p={p:.2f})",
+                title=title,
                 saliency=maps[k],
                 method=str(explainer.name),
                 model=loaded.name,
                 class_index=idx,
                 class_name=name,
                 probability=p,
+                kind="map" if against is None else "contrastive",
+                against=list(rivals_k),
                 seconds=seconds / maps.shape[0],
+                degenerate=bool(degenerate[k]),
             )
         )
     return panels
@@ -498,6 +615,99 @@ def _pairs(named: list[tuple[str, Panel]]) -> list[dict[str, Any]]:
     ]
 
 
+def _class_ids(loaded: ModelLike, classes: Sequence[int | str]) -> list[int]:
+    """Two or more distinct class indices from names or indices."""
+    if len(classes) < 2:
+        raise ValueError("Give at least two classes to compare (e.g. 'tiger cat', 'Egyptian cat').")
+    ids = [_class_index(loaded, c) for c in classes]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"The classes must differ, got indices {ids}.")
+    return ids
+
+
+def _check_gamma(gamma: float, contrastive: bool) -> None:
+    if isinstance(gamma, bool) or not isinstance(gamma, int | float):
+        raise TypeError(f"gamma must be a real number, got {type(gamma).__name__}.")
+    if not math.isfinite(gamma):
+        raise ValueError(f"gamma must be finite, got {gamma}.")
+    if gamma != 1.0 and not contrastive:
+        raise ValueError("gamma applies to contrastive maps: pass contrastive=True as well.")
+
+
+def _others(ids: list[int]) -> list[list[int]]:
+    """For each class, the other classes (its rivals in a contrastive view)."""
+    return [[j for j in ids if j != i] for i in ids]
+
+
+def _class_rows(
+    loaded: ModelLike,
+    prepared: Any,
+    method: MethodSpec,
+    ids: list[int],
+    layer: str | None,
+    method_kwargs: Mapping[str, Mapping[str, Any]] | None,
+    head: str,
+    contrastive: bool,
+    gamma: float,
+) -> tuple[list[Panel], list[Panel]]:
+    """The class maps of one method and model, and their contrasts: the contrastive maps of each class against the
+    others (``contrastive``) or the ``ReLU`` differences of the maps."""
+    maps = _panels(loaded, prepared, method, ids, layer, method_kwargs, head)
+    if contrastive:
+        return maps, _panels(loaded, prepared, method, ids, layer, method_kwargs, head, _others(ids), gamma)
+    return maps, _relu_contrasts(maps)
+
+
+def _relu_contrasts(maps: list[Panel]) -> list[Panel]:
+    """``ReLU(M_k − max_{j≠k} M_j)`` of each map against the others (not renormalised)."""
+    contrasts = []
+    for k, panel in enumerate(maps):
+        others = [p for j, p in enumerate(maps) if j != k]
+        rest = np.max(np.stack([p.saliency for p in others]), axis=0)
+        diff = np.maximum(panel.saliency - rest, 0.0).astype(np.float32)
+        minus = textwrap.shorten(others[0].class_name, 22) if len(others) == 1 else "max(others)"
+        plus = textwrap.shorten(panel.class_name, 22)
+        contrasts.append(
+            Panel(
+                title=f"contrast (max {float(diff.max()):.2f})\nReLU({plus}\n − {minus})",
+                saliency=diff,
+                method=panel.method,
+                model=panel.model,
+                class_index=panel.class_index,
+                class_name=panel.class_name,
+                probability=panel.probability,
+                kind="contrast",
+                against=[p.class_index for p in others],
+            )
+        )
+    return contrasts
+
+
+def _class_pairs(maps: list[Panel], second: list[Panel]) -> list[dict[str, Any]]:
+    """ρ of every pair of class maps (``"form": "plain"``), then of every pair of contrastive maps."""
+    pairs = [{**p, "form": "plain"} for p in _pairs([(m.class_name, m) for m in maps])]
+    if second and second[0].kind == "contrastive":
+        pairs += [{**p, "form": "contrastive"} for p in _pairs([(m.class_name, m) for m in second])]
+    return pairs
+
+
+def _grid_footer(pairs: list[dict[str, Any]]) -> str:
+    """One line per row: the ρ of its classes' maps in each form (pairs named when a row has several)."""
+    rows = list(dict.fromkeys(p["row"] for p in pairs))
+    several = len(pairs) > len(rows) * len({p["form"] for p in pairs})
+    lines = []
+    for row in rows:
+        items = []
+        for p in pairs:
+            if p["row"] != row:
+                continue
+            rho = "n/a" if p["rho"] is None else format(p["rho"], ".2f")
+            names = f" {p['a']} – {p['b']}" if several else ""
+            items.append(f"{p['form']}{names} {rho}")
+        lines.append(f"{row}: " + ", ".join(items))
+    return "Spearman ρ between the classes' maps:\n" + "\n".join(lines)
+
+
 def _footer(pairs: list[dict[str, Any]], head: str = "Spearman ρ") -> str:
     """Pairs as text lines; beyond 6 pairs only those with the first panel (all of them are in the JSON)."""
     if not pairs:
@@ -506,7 +716,12 @@ def _footer(pairs: list[dict[str, Any]], head: str = "Spearman ρ") -> str:
         first = pairs[0]["a"]
         pairs = [p for p in pairs if p["a"] == first]
         head = f"{head} with {first} (all pairs in the JSON)"
-    items = [f"{p['a']} – {p['b']}: {'n/a' if p['rho'] is None else format(p['rho'], '.2f')}" for p in pairs]
+    forms = len({p.get("form") for p in pairs}) > 1  # plain and contrastive pairs: say which is which
+    items = [
+        (f"{p['form']} " if forms else "")
+        + f"{p['a']} – {p['b']}: {'n/a' if p['rho'] is None else format(p['rho'], '.2f')}"
+        for p in pairs
+    ]
     lines, line = [], ""
     for item in items:
         candidate = f"{line}   ·   {item}" if line else item
@@ -604,12 +819,67 @@ def _draw(
             ax.set_title(cell.title, fontsize=9)
     fig.suptitle(title, fontsize=11, fontweight="bold")
     mappable = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap)
-    if row2 is None:
+    if row2 is None or all(p.kind != "contrast" for p in row2):  # maps (and contrastive maps): one scale [0, 1]
         fig.colorbar(mappable, ax=axes.ravel().tolist(), shrink=0.8, aspect=30, pad=0.01, label="saliency (0–1)")
     else:
         fig.colorbar(mappable, ax=axes[0].tolist(), shrink=0.9, aspect=20, pad=0.01, label="saliency (0–1)")
         contrast = ScalarMappable(norm=Normalize(0.0, contrast_max), cmap=cmap)
         fig.colorbar(contrast, ax=axes[1].tolist(), shrink=0.9, aspect=20, pad=0.01, label="contrast")
+    if footer:
+        fig.supxlabel(footer, fontsize=9)
+    return fig
+
+
+def _draw_grid(
+    photo: NDArray[np.uint8],
+    rows: list[tuple[str, list[Panel]]],
+    image_name: str | None,
+    title: str,
+    footer: str,
+    alpha: float,
+) -> Figure:
+    """One row per (model, method): the photo, then the row's panels; every map on 'jet' over [0, 1], one colour
+    bar for the whole grid."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+    h0, w0 = photo.shape[:2]
+    ncols = 1 + max(len(panels) for _, panels in rows)
+    panel_w = 2.8
+    panel_h = panel_w * h0 / w0 + 0.85
+    footer_lines = footer.count("\n") + 1 if footer else 0
+    fig = Figure(figsize=(ncols * panel_w + 1.1, len(rows) * panel_h + 0.6 + 0.22 * footer_lines), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(rows), ncols, squeeze=False)
+    cmap = colormaps["jet"]
+    for r, (label, panels) in enumerate(rows):
+        cells: list[Panel | None] = [*panels, *([None] * (ncols - 1 - len(panels)))]
+        photo_ax = axes[r, 0]
+        photo_ax.imshow(photo)
+        photo_ax.set_title(f"{label}\n{image_name or 'image'}", fontsize=9)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax, cell in zip(axes[r, 1:], cells):
+            if cell is None:
+                ax.set_axis_off()
+                continue
+            ax.imshow(photo)
+            ax.imshow(cell.saliency, cmap=cmap, vmin=0.0, vmax=1.0, alpha=alpha, interpolation="bilinear")
+            ax.set_title(cell.title, fontsize=8)
+    fig.suptitle(title, fontsize=11, fontweight="bold")
+    fig.colorbar(
+        ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap),
+        ax=axes.ravel().tolist(),
+        shrink=0.8,
+        aspect=30,
+        pad=0.01,
+        label="saliency / contrast (0–1, one scale)",
+    )
     if footer:
         fig.supxlabel(footer, fontsize=9)
     return fig

@@ -79,11 +79,11 @@ def save_overlay(
     alpha: float = 0.5,
     cmap: str = "jet",
 ) -> Path:
-    """Write ``overlay(photo, saliency)`` (with an optional label banner) as a PNG; returns the path."""
+    """Write ``overlay(photo, saliency)`` (with an optional label banner) as a PNG, atomically (missing folders are
+    created); returns the path."""
+    from ..io.atomic import write_image
+
     img = overlay(photo, saliency, alpha=alpha, cmap=cmap)
     if label:
         img = label_banner(img, label)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img).save(out)
-    return out
+    return write_image(path, img)

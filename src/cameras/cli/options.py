@@ -1,0 +1,371 @@
+"""The one option validator of the ``cameras`` commands: every option is checked while the command line is parsed.
+
+Each validator is an argparse ``type=`` callable (or an ``action=`` class for lists) that turns the text into a
+checked value or raises :class:`argparse.ArgumentTypeError` with the rule that was broken. argparse then prints one
+line, ``cameras COMMAND: error: argument --alpha: must be a number in [0, 1], got '2'``, and the command exits
+with code 2 before it has loaded a model, read a photo or created a folder. A command adds an option with one of
+these as its ``type``::
+
+    p.add_argument("--alpha", type=fraction, default=0.5)
+    p.add_argument("--dpi", type=int_range(1, 1200), default=120)
+    p.add_argument("--methods", action=ListOption, metavar="A,B,...")         # None when not given
+    p.add_argument("--resolutions", type=resolutions_option, default=None)    # None = the paper's schedule
+    add_output_option(p, "cameras_out")                                        # args.out: a checked OutputDir
+    add_size_options(p)                                                        # → size_limits(args)
+
+Checks that involve several options (``--class`` with ``--top-k``) or the inputs (a schedule on a given photo) are
+made by the command itself, still before the model is loaded, with :func:`cameras.cli.common.read_photos`.
+
+The CLI's ``--resolutions`` (:func:`parse_resolutions`):
+
+* ``paper`` (or no option) — the paper's factors 1, 324/224, …, 924/224 of the model input;
+* integers ``224,324,424`` — absolute sizes of the **shorter side** of each scale; the aspect ratio is kept
+  (:func:`schedule_factors` turns them into factors of the model input, whose shorter side is the model's native
+  size), so a non-square photo is never squashed. With ``--square`` the input and every scale are square, as in
+  the paper;
+* numbers with a decimal point or exponent ``1,1.5,2.0`` — factors of the model input (small integers among them,
+  as in ``1,1.5,2``, are factors too);
+* refused: an empty list or ``""``, a mix of sizes and factors (``224,1.5``), non-numbers, non-finite or absurd
+  values (``inf``, ``nan``, ``1e300``), sizes below 16 px (``1,2``: write ``1.0,2.0`` for factors), factors outside
+  [1/16, 64], duplicates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..io import OutputDir, SizeLimits
+
+__all__ = [
+    "MIN_SCALE_SIDE",
+    "ListOption",
+    "add_output_option",
+    "add_size_options",
+    "device_option",
+    "device_problem",
+    "finite_float",
+    "float_range",
+    "fraction",
+    "int_range",
+    "nonempty",
+    "nonnegative_int",
+    "output_folder",
+    "parse_list",
+    "parse_resolutions",
+    "positive_int",
+    "resolutions_option",
+    "schedule_factors",
+    "size_limits",
+]
+
+MIN_SCALE_SIDE = 16
+"""Smallest absolute ``--resolutions`` size (px): below it a CNN's last feature map is 1×1 or empty."""
+
+MAX_SCALE_SIDE = 16384
+"""Largest absolute ``--resolutions`` size (px) the parser accepts; the pixel bound (``--max-pixels``) applies too."""
+
+_Error = argparse.ArgumentTypeError
+
+
+def _number(text: str, kind: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise _Error(f"must be {kind}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise _Error(f"must be a finite number, got {text!r}")
+    return value
+
+
+def int_range(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """A ``type=`` for integers in ``[lo, hi]`` (no upper bound when ``hi`` is ``None``).
+
+    Example:
+        >>> int_range(1, 10)("3")
+        3
+    """
+
+    def parse(text: str) -> int:
+        if not isinstance(text, str) or not re.fullmatch(r"\s*[+-]?\d+\s*", text):
+            raise _Error(f"must be an integer, got {text!r}")
+        value = int(text)
+        if value < lo or (hi is not None and value > hi):
+            bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
+            raise _Error(f"must be an integer {bound}, got {text.strip()}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+positive_int = int_range(1)
+"""A ``type=`` for integers ≥ 1."""
+
+nonnegative_int = int_range(0)
+"""A ``type=`` for integers ≥ 0."""
+
+
+def finite_float(text: str) -> float:
+    """A ``type=`` for finite numbers (``inf``, ``nan`` and overflowing values refused)."""
+    return _number(text, "a number")
+
+
+def float_range(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> Callable[[str], float]:
+    """A ``type=`` for finite numbers in the interval from ``lo`` to ``hi`` (each end closed unless ``*_open``).
+
+    Example:
+        >>> float_range(0, 1, lo_open=True)("0.25")
+        0.25
+    """
+    interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+
+    def parse(text: str) -> float:
+        value = _number(text, f"a number in {interval}")
+        if value < lo or value > hi or (lo_open and value == lo) or (hi_open and value == hi):
+            raise _Error(f"must be a number in {interval}, got {text.strip()}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+fraction = float_range(0.0, 1.0)
+"""A ``type=`` for numbers in [0, 1] (e.g. ``--alpha``)."""
+
+
+def nonempty(text: str) -> str:
+    """A ``type=`` for a non-blank string (stripped): ``--layer ""`` is an error, not the default."""
+    if not isinstance(text, str) or not text.strip():
+        raise _Error("must not be empty")
+    return text.strip()
+
+
+def parse_list(text: str | Sequence[str], *, what: str = "list", lower: bool = False) -> list[str]:
+    """Comma (or, for a sequence, also space) separated items → stripped items, in order.
+
+    Raises:
+        ValueError: no item at all (``""``, ``" , "``) or an item given twice.
+
+    Example:
+        >>> parse_list(["cameras,gradcam", " ig "])
+        ['cameras', 'gradcam', 'ig']
+    """
+    parts = [text] if isinstance(text, str) else list(text)
+    items = [t.strip() for part in parts for t in part.split(",") if t.strip()]
+    if lower:
+        items = [t.lower() for t in items]
+    if not items:
+        raise ValueError(f"{what} is empty")
+    seen: set[str] = set()
+    for item in items:
+        key = item.lower()
+        if key in seen:
+            raise ValueError(f"{what} names {item!r} twice")
+        seen.add(key)
+    return items
+
+
+class ListOption(argparse.Action):
+    """``action=`` for list options: comma-separated values, the option may be repeated (or take several words with
+    ``nargs="+"``); the result is one flat list. An empty list, an empty value or a duplicate is an error.
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> _ = p.add_argument("--methods", action=ListOption)
+        >>> p.parse_args(["--methods", "cameras,gradcam", "--methods", "ig"]).methods
+        ['cameras', 'gradcam', 'ig']
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given = [values] if isinstance(values, str) else [str(v) for v in values or []]
+        before = getattr(namespace, self.dest, None)
+        previous = list(before) if isinstance(before, list) and before is not self.default else []
+        try:
+            if any(not v.strip() or not v.replace(",", "").strip() for v in given):
+                raise ValueError("has an empty value")
+            items = parse_list([*previous, *given], what="the list")
+        except ValueError as err:
+            raise argparse.ArgumentError(self, str(err)) from None
+        setattr(namespace, self.dest, items)
+
+
+def parse_resolutions(text: str | None) -> list[int] | list[float] | None:
+    """Parse ``--resolutions`` (rules in the module docstring).
+
+    Returns:
+        ``None`` for the paper's schedule, a list of ints (shorter-side sizes) or a list of floats (factors).
+
+    Raises:
+        ValueError: the message says which rule was broken.
+
+    Example:
+        >>> parse_resolutions("224,324, 424"), parse_resolutions("1,1.5"), parse_resolutions("paper")
+        ([224, 324, 424], [1.0, 1.5], None)
+    """
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"expected text, got {type(text).__name__}")
+    if text.strip().lower() == "paper":
+        return None
+    items = [t for t in re.split(r"[,\s]+", text.strip()) if t]
+    if not items:
+        raise ValueError("is empty: give sizes (224,324,424), factors (1,1.5,2.0) or 'paper'")
+    ints: list[int] = []
+    factors: list[float] = []
+    for t in items:
+        if re.fullmatch(r"[+-]?\d+", t):
+            ints.append(int(t))
+            continue
+        try:
+            value = float(t)
+        except ValueError:
+            raise ValueError(f"{t!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{t!r} is not a finite number")
+        factors.append(value)
+    sizes = ints
+    if factors:
+        # in a list of factors, small integers (1, 2) are factors too; one that can only be a size is a mix
+        sizes = [i for i in ints if i >= MIN_SCALE_SIDE]
+        if sizes:
+            raise ValueError(
+                f"mixes absolute sizes ({', '.join(map(str, sizes))}) and factors "
+                f"({', '.join(f'{f:g}' for f in factors)}): give only sizes (224,336) or only factors (1.0,1.5)"
+            )
+        factors = [float(t) for t in items]
+    values: list[int] | list[float] = sizes or factors
+    if len(set(values)) != len(values):
+        raise ValueError("lists a scale twice")
+    if sizes:
+        small = [s for s in sizes if s < MIN_SCALE_SIDE]
+        if small:
+            hint = " (for factors write 1.0,2.0)" if all(s <= 8 for s in small) else ""
+            raise ValueError(f"sizes must be at least {MIN_SCALE_SIDE} px, got {small[0]}{hint}")
+        large = [s for s in sizes if s > MAX_SCALE_SIDE]
+        if large:
+            raise ValueError(f"sizes must be at most {MAX_SCALE_SIDE} px, got {large[0]}")
+        return sizes
+    bad = [f for f in factors if not 1 / 16 <= f <= 64]
+    if bad:
+        raise ValueError(f"factors must lie between 1/16 and 64, got {bad[0]:g}")
+    return factors
+
+
+def resolutions_option(text: str) -> list[int] | list[float] | None:
+    """The ``type=`` of ``--resolutions``: :func:`parse_resolutions` with argparse's error."""
+    try:
+        return parse_resolutions(text)
+    except ValueError as err:
+        raise _Error(str(err)) from None
+
+
+def schedule_factors(resolutions: Sequence[int | float] | None, native_size: int) -> list[float] | None:
+    """The CLI schedule for the engine: shorter-side sizes → factors of a model input whose shorter side is
+    ``native_size`` (the aspect ratio is kept); factors and ``None`` unchanged.
+
+    Example:
+        >>> schedule_factors([224, 336], 224)
+        [1.0, 1.5]
+    """
+    if resolutions is None:
+        return None
+    if all(isinstance(r, int) and not isinstance(r, bool) for r in resolutions):
+        return [int(r) / native_size for r in resolutions]
+    return [float(r) for r in resolutions]
+
+
+def device_option(text: str) -> str:
+    """The ``type=`` of ``--device``: a torch device string (``cpu``, ``cuda``, ``cuda:1``, ``mps``), returned as
+    given. Whether this machine has it is checked by :func:`device_problem` when the command starts."""
+    import torch
+
+    name = nonempty(text)
+    try:
+        torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise _Error(f"{name!r} is not a torch device (e.g. cpu, cuda, cuda:1, mps)") from None
+    return name
+
+
+def device_problem(name: str) -> str | None:
+    """Why the device ``name`` cannot be used on this machine (``None`` when it can)."""
+    import torch
+
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return f"--device {name}: CUDA is not available on this machine"
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            return f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        return f"--device {name}: MPS is not available on this machine"
+    return None
+
+
+def output_folder(text: str) -> OutputDir:
+    """The ``type=`` of ``--out``: an :class:`~cameras.io.OutputDir`, checked now (not a file, not under a file,
+    writable) and created only at the command's first write."""
+    from ..io import OutputDir, OutputDirError
+
+    try:
+        return OutputDir(text, option="")
+    except OutputDirError as err:
+        raise _Error(str(err).strip()) from None
+
+
+def add_output_option(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--out FOLDER`` (default ``default``), validated by :func:`output_folder`."""
+    parser.add_argument(
+        "--out", type=output_folder, default=default, metavar="FOLDER", help=f"output folder (default: {default})"
+    )
+
+
+def add_size_options(parser: argparse.ArgumentParser) -> None:
+    """``--max-side``, ``--max-pixels`` and ``--max-photo-pixels`` (:class:`cameras.io.SizeLimits`)."""
+    from ..io import DEFAULT_LIMITS as D
+
+    parser.add_argument(
+        "--max-side",
+        type=int_range(MIN_SCALE_SIDE),
+        default=D.max_side,
+        metavar="PX",
+        help=f"longest side of the model input; longer photos are refused (default {D.max_side})",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int_range(MIN_SCALE_SIDE * MIN_SCALE_SIDE),
+        default=D.max_pixels,
+        metavar="N",
+        help=f"pixels of the largest scale an explainer runs (default {D.max_pixels})",
+    )
+    parser.add_argument(
+        "--max-photo-pixels",
+        type=positive_int,
+        default=D.max_photo_pixels,
+        metavar="N",
+        help=f"pixels of the largest photo decoded (default {D.max_photo_pixels})",
+    )
+
+
+def size_limits(args: argparse.Namespace) -> SizeLimits:
+    """The :class:`~cameras.io.SizeLimits` of :func:`add_size_options`' options (defaults where absent)."""
+    from ..io import DEFAULT_LIMITS, SizeLimits
+
+    return SizeLimits(
+        max_photo_pixels=getattr(args, "max_photo_pixels", DEFAULT_LIMITS.max_photo_pixels),
+        max_side=getattr(args, "max_side", DEFAULT_LIMITS.max_side),
+        max_pixels=getattr(args, "max_pixels", DEFAULT_LIMITS.max_pixels),
+        min_side=DEFAULT_LIMITS.min_side,
+    )
