@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from cameras import attacks, data, methods, metrics, models, sanity
+from cameras.io.atomic import write_json
 
 BUNDLED = list(data.SAMPLES)
 EXTRA = ["astronaut", "camera", "coins", "clock"]
@@ -165,8 +166,7 @@ def run_attack(args: argparse.Namespace) -> dict[str, Any]:
         parts.append(cmp)
         print(f"{names[sl]} done after {time.perf_counter() - start:.0f} s", flush=True)
         if args.json:  # partial results, in case a long run is stopped
-            with open(args.json + ".partial", "w") as f:
-                json.dump(_clean(attacks.PenaltyComparison.merge(parts).to_dict()), f, allow_nan=False)
+            write_json(args.json + ".partial", attacks.PenaltyComparison.merge(parts).to_dict())
     merged = attacks.PenaltyComparison.merge(parts)
     print(attacks.format_penalty_table(merged))
     print("| source | β | fooled | p ≥ confidence | mean L2 | L2 reduction % |")
@@ -254,16 +254,6 @@ def run_sanity(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _clean(u) for k, u in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(u) for u in v]
-    return v
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("part", choices=["density", "attack", "sanity"])
@@ -296,9 +286,9 @@ def main() -> None:
     result["machine"] = info
     result["model"] = "efficientnet_lite0"
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(_clean(result), f, indent=2, allow_nan=False)
-            f.write("\n")
+        write_json(args.json, result)
+        if os.path.exists(args.json + ".partial"):
+            os.remove(args.json + ".partial")
         print(f"wrote {args.json}")
 
 

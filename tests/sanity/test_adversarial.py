@@ -131,8 +131,15 @@ def test_cell_means_spearman_and_overlap_match_the_definitions() -> None:
 def test_constant_map_gives_nan_not_an_error() -> None:
     net, x = Quadrant(), _images(1)
     out = adversarial_sanity(net, torch.full((1, SIZE, SIZE), 0.5), x, 0, patch=4, eps=0.1, steps=2)
-    assert math.isnan(float(out.spearman[0]))
-    assert out.to_dict()["spearman"] == [None]
+    assert math.isnan(float(out.spearman[0])) and math.isnan(float(out.top_overlap[0]))
+    assert out.to_dict()["spearman"] == [None] and out.to_dict()["top_overlap"] == [None]
+    # a degenerate map (all zeros, or constant up to an upsampling ripple of a few ulps) ranks no cell: both
+    # scores undefined, not the overlap of an arbitrary tie order
+    ripple = torch.full((2, SIZE, SIZE), 0.75)
+    ripple[1, 0, 0] += 2e-7
+    ripple[0] = 0
+    out = adversarial_sanity(net, ripple, _images(2), 0, patch=4, eps=0.1, steps=2)
+    assert torch.isnan(out.spearman).all() and torch.isnan(out.top_overlap).all()
 
 
 def test_method_by_name_and_model_state_restored() -> None:

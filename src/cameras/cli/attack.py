@@ -330,26 +330,10 @@ def run(args: argparse.Namespace) -> int:
             _error(f"{', '.join(group_names)}: {err}")
             failures += len(items)
             continue
-        for source, sal in cmp.maps.items():
-            for i, name in enumerate(group_names):
-                if sal.dim() == 3 and _constant(sal[i : i + 1]):
-                    print_warning("attack", f"{name}: {source}: degenerate (constant) map, its focus is arbitrary")
+        _warn_degenerate(cmp.maps, group_names, "its focus is arbitrary")
         parts.append(cmp)
         if not args.no_figures:
-            for i, stem in enumerate(group_names):
-                try:
-                    path = attacks.plot_focus_figure(
-                        cmp,
-                        i,
-                        batch,
-                        lambda t: prep.denormalize(t) / 255.0,
-                        out.create() / f"{_slug(stem)}_attack.png",
-                    )
-                except OSError as err:
-                    _error(f"{stem}: cannot write its figure: {err}")
-                    failures += 1
-                    continue
-                figures.append(path.name)
+            failures += _figures(attacks.plot_focus_figure, cmp, batch, group_names, prep, out, "attack", figures)
     if not parts:
         return 2
     total = time.perf_counter() - start
@@ -388,6 +372,34 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"fooled: {rates}; {total:.1f} s; wrote {out.path}/attack.json, attack.md and {len(figures)} figure(s)")
     return 1 if failures else 0
+
+
+def _warn_degenerate(maps: dict[str, Any], names: list[str], consequence: str) -> None:
+    """A warning line for each photo whose (B, H, W) map of a source is degenerate (constant)."""
+    for source, sal in maps.items():
+        for i, name in enumerate(names):
+            if sal.dim() == 3 and _constant(sal[i : i + 1]):
+                print_warning("attack", f"{name}: {source}: degenerate (constant) map, {consequence}")
+
+
+def _figures(
+    plot: Any, cmp: Any, batch: Any, names: list[str], prep: Any, out: Any, suffix: str, figures: list[str]
+) -> int:
+    """One figure per photo, ``plot(cmp, i, batch, to_display, path)`` to ``NAME_SUFFIX.png`` in ``out``; the
+    names written are appended to ``figures``. Returns the number that could not be written (each with an error
+    line)."""
+    failed = 0
+    for i, stem in enumerate(names):
+        try:
+            path = plot(
+                cmp, i, batch, lambda t: prep.denormalize(t) / 255.0, out.create() / f"{_slug(stem)}_{suffix}.png"
+            )
+        except OSError as err:
+            _error(f"{stem}: cannot write its figure: {err}")
+            failed += 1
+            continue
+        figures.append(path.name)
+    return failed
 
 
 def _constant(maps: Any) -> bool:
@@ -454,26 +466,10 @@ def run_penalty(args: argparse.Namespace) -> int:
             _error(f"{', '.join(group_names)}: {err}")
             failures += len(items)
             continue
-        for source, sal in cmp.maps.items():
-            for i, name in enumerate(group_names):
-                if source != "none" and _constant(sal[i : i + 1]):
-                    print_warning("attack", f"{name}: {source}: degenerate (constant) map, its penalty is uniform")
+        _warn_degenerate({k: v for k, v in cmp.maps.items() if k != "none"}, group_names, "its penalty is uniform")
         parts.append(cmp)
         if not args.no_figures:
-            for i, stem in enumerate(group_names):
-                try:
-                    path = attacks.plot_penalty_figure(
-                        cmp,
-                        i,
-                        batch,
-                        lambda t: prep.denormalize(t) / 255.0,
-                        out.create() / f"{_slug(stem)}_penalty.png",
-                    )
-                except OSError as err:
-                    _error(f"{stem}: cannot write its figure: {err}")
-                    failures += 1
-                    continue
-                figures.append(path.name)
+            failures += _figures(attacks.plot_penalty_figure, cmp, batch, group_names, prep, out, "penalty", figures)
     if not parts:
         return 2
     total = time.perf_counter() - start
