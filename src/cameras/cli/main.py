@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
@@ -50,11 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     command = str(args.command)
+    started = _now()
+    code = 1
+    status = "failed"
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        status = "done" if code == 0 else "failed"
+        return code
     except KeyboardInterrupt:
         print_error(command, "interrupted; files already written are complete, nothing is half-written")
-        return 130
+        code, status = 130, "interrupted"
+        return code
     except MemoryError:
         print_error(command, "out of memory: use smaller --resolutions or a lower --max-pixels / --max-side")
         return 1
@@ -66,6 +73,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             command, f"unexpected {type(err).__name__}: {text} (set CAMERAS_DEBUG=1 to see the traceback)".strip()
         )
         return 1
+    finally:
+        _record(args, status=status, code=code, started=started, argv=argv)
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _record(args: argparse.Namespace, *, status: str, code: int, started: str, argv: Sequence[str] | None) -> None:
+    """Write ``run.json`` into the command's output folder when the command wrote anything there."""
+    from ..io import OutputDir
+    from ..io.runinfo import write_run_record
+
+    out = getattr(args, "out", None)
+    if not isinstance(out, OutputDir) or not out.written:
+        return
+    try:
+        write_run_record(
+            out, args, status=status, exit_code=code, started=started, argv=sys.argv[1:] if argv is None else argv
+        )
+    except OSError as err:
+        print_error(str(args.command), f"cannot write {out.path / 'run.json'}: {err}")
 
 
 if __name__ == "__main__":  # pragma: no cover

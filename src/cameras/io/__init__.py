@@ -10,6 +10,8 @@
 * :func:`atomic_open` and ``write_bytes / write_text / write_json / write_csv / write_npy / write_image /
   write_figure`` — temporary file in the same folder, flush + fsync, :func:`os.replace`: an interrupted run never
   leaves half a file (:mod:`cameras.io.atomic`).
+* :func:`write_run_record` / :func:`read_run_record` — ``run.json``, what a command ran and wrote
+  (:mod:`cameras.io.runinfo`).
 """
 
 from __future__ import annotations
@@ -30,21 +32,26 @@ from .errors import ImageError, ImageNotFoundError, SizeLimitError
 from .folders import OutputDir, OutputDirError, check_output_dir
 from .images import ImageSource, Photo, is_sample_name, load_image, source_name
 from .limits import DEFAULT_LIMITS, SizeLimits
+from .runinfo import RUN_FILE, RunRecordError, read_run_record, run_config, write_run_record
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "RUN_FILE",
     "ImageError",
     "ImageNotFoundError",
     "ImageSource",
     "OutputDir",
     "OutputDirError",
     "Photo",
+    "RunRecordError",
     "SizeLimitError",
     "SizeLimits",
     "atomic_open",
     "check_output_dir",
     "is_sample_name",
     "load_image",
+    "read_run_record",
+    "run_config",
     "source_name",
     "temporary_name",
     "to_jsonable",
@@ -54,5 +61,6 @@ __all__ = [
     "write_image",
     "write_json",
     "write_npy",
+    "write_run_record",
     "write_text",
 ]
