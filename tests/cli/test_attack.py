@@ -78,6 +78,8 @@ def test_attack_writes_table_json_and_figures(tiny: None, tmp_path: Path, capsys
     assert (out / "chelsea_attack.png").stat().st_size > 1000
     assert "| source | fooling rate |" in (out / "attack.md").read_text()
     assert "| chelsea | cameras |" in capsys.readouterr().out
+    record = json.loads((out / "run.json").read_text())  # the figures are listed too
+    assert sorted(record["outputs"]) == sorted(p.name for p in out.iterdir() if p.name != "run.json")
 
 
 def test_bad_inputs_are_reported_and_others_processed(
@@ -155,3 +157,5 @@ def test_penalty_writes_table_csv_json_and_figures(
         assert [r["source"] for r in csv.DictReader(f)] == sources
     printed = capsys.readouterr().out
     assert "| chelsea | constant |" in printed and "matched L2 reduction" in printed
+    record = json.loads((out / "run.json").read_text())
+    assert sorted(record["outputs"]) == sorted(p.name for p in out.iterdir() if p.name != "run.json")
