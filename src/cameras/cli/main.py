@@ -53,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named by the command's own parser: "cameras COMMAND: error: unrecognized arguments: …"
+            command_parser = _command_parser(parser, getattr(args, "command", None))
+            (command_parser or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as stop:  # usage errors (already printed), --help, --version
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     if not getattr(args, "func", None):
@@ -87,6 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if _record(args, status=status, code=code, started=started, argv=argv) and returned:
             _report(args)
+
+
+def _command_parser(parser: Parser, command: str | None) -> argparse.ArgumentParser | None:
+    """The sub-parser of ``command`` (``None`` when there is none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    return None
 
 
 def _now() -> str:
