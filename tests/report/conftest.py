@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from cameras.models import LoadedModel, Preprocess
-
-from ..cli.fakes import Registry, fake_registry
-from ..engine.nets import TinyCNN
-
-LABELS = [f"class{i}" for i in range(5)]
-
-
-@functools.cache
-def _tiny() -> LoadedModel:
-    net = TinyCNN(classes=len(LABELS))
-    net.cameras_default_layer = "features"  # type: ignore[assignment]
-    return LoadedModel("tiny", net, "features", Preprocess(size=32), list(LABELS))
+from ..cli.fakes import Registry, fake_registry, tiny_model
 
 
 @pytest.fixture
 def tiny(monkeypatch: pytest.MonkeyPatch) -> Registry:
     """``--model tiny`` (the default model) is a seeded random TinyCNN at 32 px."""
-    return fake_registry(monkeypatch, {"tiny": _tiny})
+    return fake_registry(monkeypatch, {"tiny": tiny_model})
 
 
 def photo(folder: Path, name: str = "a.png", colour: tuple[int, int, int] = (120, 30, 200)) -> Path:

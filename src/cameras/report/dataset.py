@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,19 +108,19 @@ def parse_cell(text: str) -> Any:
         [1, 0.5, None, None, True, 'tabby']
     """
     t = text.strip()
-    if t == "":
+    if not t:
         return None
-    if t.lower() in ("true", "false"):
-        return t.lower() == "true"
-    try:
-        return int(t)
-    except ValueError:
-        pass
     try:
         value = float(t)
     except ValueError:
-        return text
-    return value if math.isfinite(value) else None
+        low = t.lower()
+        return True if low == "true" else False if low == "false" else text
+    if not math.isfinite(value):
+        return None
+    return int(t) if value.is_integer() and _INTEGER.fullmatch(t) else value
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:

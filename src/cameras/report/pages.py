@@ -321,13 +321,14 @@ def _at(values: list[Any], i: int) -> Any:
     return values[i] if i < len(values) else None
 
 
-def _explain_items(run: RunFolder) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The sidecars of ``explain`` (JSON files naming an ``overlay``) and a caption for each overlay."""
-    sidecars, captions = [], {}
+def _explain_items(run: RunFolder) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The sidecars of ``explain`` (JSON files naming an ``overlay``), by file name, and a caption per overlay."""
+    sidecars: dict[str, dict[str, Any]] = {}
+    captions: dict[str, str] = {}
     for name in run.json_files():
         obj = read_json(run.path / name)
         if isinstance(obj, dict) and isinstance(obj.get("overlay"), str):
-            sidecars.append(obj)
+            sidecars[name] = obj
             p = obj.get("probability")
             prob = f" (p={p:.2f})" if isinstance(p, float) else ""
             captions[obj["overlay"]] = (
@@ -358,11 +359,10 @@ def generic_body(run: RunFolder) -> str:
             "degenerate",
             "map",
         ]
-        rows = [[_cell_text(s.get(k)) for k in keys] for s in sidecars]
+        rows = [[_cell_text(s.get(k)) for k in keys] for s in sidecars.values()]
         numbers.append(table(keys, rows, caption="maps (one JSON sidecar each)"))
-    sidecar_names = {f"{s.get('overlay', '')}"[:-4] + ".json" for s in sidecars}
     for name in run.json_files():
-        if name in sidecar_names:
+        if name in sidecars:
             continue
         obj = read_json(run.path / name)
         numbers.append(json_numbers(name, obj))
