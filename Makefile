@@ -7,18 +7,32 @@ STAMP := $(VENV)/.installed-stamp
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
+	$(MAKE) browser
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install $(TORCH_SPEC)
-	$(PY) -m pip install -e ".[all,test]"
+	# Playwright drives the system Chromium (the report's browser tests): never download its own browsers
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PY) -m pip install -e ".[all,test]"
 	# Quantus (LGPL, test-only cross-check): its declared deps pull a second OpenCV build, so install it alone
 	$(PY) -m pip install --no-deps "quantus==0.6.0"
 	touch $(STAMP)
+
+# Headless Chromium for the report's browser tests (tests/report): Debian's packages, installed when run as root.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$CAMERAS_CHROMIUM" ]; then \
+		echo "Chromium found (report browser tests)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; \
+	else \
+		echo "Chromium not found: the report's browser tests will fail. Install it with" >&2; \
+		echo "  sudo apt-get install -y --no-install-recommends chromium chromium-driver" >&2; \
+		echo "(or set CAMERAS_CHROMIUM=/path/to/chromium)" >&2; \
+	fi
 
 demo: $(STAMP)
 	$(VENV)/bin/cameras explain --out $(DEMO_OUT)

@@ -7,13 +7,14 @@ counts the loads, so a test can also assert that a validation failure never load
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 
 from cameras import models
-from cameras.models import LoadedModel, ModelSpec
+from cameras.models import LoadedModel, ModelSpec, Preprocess
 
 
 @dataclass
@@ -63,3 +64,16 @@ def fake_registry(
     monkeypatch.setattr(models, "info", info)
     monkeypatch.setattr(models, "DEFAULT_MODEL", first)
     return reg
+
+
+TINY_LABELS = [f"class{i}" for i in range(5)]
+
+
+@functools.cache
+def tiny_model() -> LoadedModel:
+    """A seeded random :class:`tests.engine.nets.TinyCNN` (5 classes, layer ``features``, 32 px input), built once."""
+    from ..engine.nets import TinyCNN
+
+    net = TinyCNN(classes=len(TINY_LABELS))
+    net.cameras_default_layer = "features"  # type: ignore[assignment]
+    return LoadedModel("tiny", net, "features", Preprocess(size=32), list(TINY_LABELS))

@@ -124,7 +124,20 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (d / "boxes_text.json").write_text(json.dumps({**boxes, "text.png": [{"class": 1, "box": [0, 0, 5, 5]}]}))
     (d / "boxes_garbage.json").write_text("{ not json")
     (d / "boxes_empty.json").write_text("{}")
+    runs = d / "runs"  # run folders for `cameras report`, each broken one way
+    for name in ("garbage", "list", "nocommand", "badcsv", "emptycsv", "latin", "htmldir", "filesdir", "ok"):
+        (runs / name).mkdir(parents=True)
+    (runs / "garbage" / "run.json").write_text("{ not json")
+    (runs / "list" / "run.json").write_text("[1, 2]")
+    (runs / "nocommand" / "run.json").write_text('{"status": "done"}')
+    (runs / "badcsv" / "per_image.csv").write_text("image,method\na.png,cameras\n")
+    (runs / "emptycsv" / "per_image.csv").write_text("")
+    (runs / "latin" / "per_image.csv").write_bytes(b"image,class,class_name,method\n\xff\xfe,1,x,y\n")
+    (runs / "htmldir" / "report.html").mkdir()
+    (runs / "filesdir" / "per_image.csv").write_text("image,class,class_name,method,pointing\na.png,1,x,cameras,1\n")
+    (runs / "filesdir" / "report_files").write_text("not a folder")
     paths = {p.name.rsplit(".", 1)[0]: str(p) for p in d.iterdir()}
+    paths.update({f"run_{p.name}": str(p) for p in runs.iterdir()})
     paths.update(missing=str(d / "missing.png"), photos=str(photos), dir=str(d), unwritable=str(_unwritable(d)))
     paths["under_file"] = str(d / "a_file" / "out")
     return paths
@@ -450,14 +463,45 @@ ATTACK = [
     ),
 ]
 
-TABLES = {"explain": EXPLAIN, "compare": COMPARE, "evaluate": EVALUATE, "sanity": SANITY, "attack": ATTACK}
+# `cameras report RUN_DIR` reads a folder and takes no --out: its table is the ways a run folder can be unusable.
+REPORT = [
+    c("no folder", (), 2, "required"),
+    c("missing", "{missing}", 2, "no such folder"),
+    c("a file", "{good}", 2, "is not a folder"),
+    c("empty", ("",), 2, "must not be empty"),
+    c("device file", "/dev/null", 2, "is not a folder"),
+    c("symlink loop", "{loop}", 2, "no such folder"),
+    c("under a file", "{under_file}", 2, "no such folder"),
+    c("not writable", "{unwritable}", 2, "no such folder"),
+    c("two folders", "{run_ok} {run_ok}", 2, "unrecognized arguments"),
+    c("unknown option", "{run_ok} --out x", 2, "unrecognized arguments"),
+    c("run.json garbage", "{run_garbage}", 2, "not a readable run record"),
+    c("run.json a list", "{run_list}", 2, "no 'command' field"),
+    c("run.json without command", "{run_nocommand}", 2, "no 'command' field"),
+    c("per_image.csv lacks columns", "{run_badcsv}", 2, "per_image.csv has no column class, class_name"),
+    c("per_image.csv empty", "{run_emptycsv}", 2, "per_image.csv is empty"),
+    c("per_image.csv not UTF-8", "{run_latin}", 2, "utf-8"),
+    c("report.html a folder", "{run_htmldir}", 2, "is a folder"),
+    c("report_files a file", "{run_filesdir}", 2, "is an existing file"),
+]
+OUTLESS = ("report",)
+"""Commands without ``--out`` (no ``--out`` is added to their cases)."""
+
+TABLES = {
+    "explain": EXPLAIN,
+    "compare": COMPARE,
+    "evaluate": EVALUATE,
+    "sanity": SANITY,
+    "attack": ATTACK,
+    "report": REPORT,
+}
 CASES = [(cmd, case) for cmd, table in TABLES.items() for case in table]
 
 
-def _fill(argv: tuple[str, ...], files: dict[str, str], out: Path) -> list[str]:
+def _fill(argv: tuple[str, ...], files: dict[str, str], out: Path, cmd: str = "") -> list[str]:
     values = {**files, "out": str(out)}
     filled = [a.format_map(values) for a in argv]
-    return filled if "--out" in argv else [*filled, "--out", str(out)]
+    return filled if "--out" in argv or cmd in OUTLESS else [*filled, "--out", str(out)]
 
 
 def _leftovers(*roots: Path) -> list[Path]:
@@ -488,7 +532,7 @@ def test_every_command_has_a_table() -> None:
     for cmd, table in TABLES.items():
         ids = [case.id for case in table]
         assert len(ids) == len(set(ids)), f"{cmd}: duplicate case ids"
-        assert len(table) >= 40, (cmd, len(table))
+        assert len(table) >= (15 if cmd in OUTLESS else 40), (cmd, len(table))
 
 
 @pytest.mark.parametrize(("cmd", "case"), CASES, ids=[f"{cmd}: {case.id}" for cmd, case in CASES])
@@ -501,7 +545,7 @@ def test_bad_input(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "out"
-    argv = [cmd, *_fill(case.argv, files, out)]
+    argv = [cmd, *_fill(case.argv, files, out, cmd)]
     code = main(argv)
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if ": error:" in line]
@@ -526,16 +570,19 @@ def test_no_traceback_in_a_real_process(cmd: str, files: dict[str, str], tmp_pat
     """The issue's first finding, in a real process: ``--out`` an existing file gave every command a traceback."""
     argv = {"evaluate": ["--images", files["photos"], "--boxes", files["boxes"]], "sanity": [files["good"]]}
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    folder = [files["a_file"]] if cmd in OUTLESS else ["--out", files["a_file"]]  # report: RUN_DIR is the folder
     proc = subprocess.run(
-        [sys.executable, "-m", "cameras.cli", cmd, *argv.get(cmd, []), "--out", files["a_file"]],
+        [sys.executable, "-m", "cameras.cli", cmd, *argv.get(cmd, []), *folder],
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"cameras {cmd}: error: argument --out:")
-    assert "is an existing file" in proc.stderr and "Traceback" not in proc.stderr
+    option = "RUN_DIR" if cmd in OUTLESS else "--out"
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"cameras {cmd}: error: argument {option}:")
+    assert ("is not a folder" if cmd in OUTLESS else "is an existing file") in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 # -- good inputs of every kind, and what a degenerate map looks like ------------------------------------------------

@@ -8,11 +8,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .common import Parser, print_error
+from .common import Parser, print_error, print_warning
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = ("explain", "compare", "evaluate", "sanity", "attack")
+COMMANDS = ("explain", "compare", "evaluate", "sanity", "attack", "report")
+
+NO_REPORT = ("report",)
+"""Commands that get no ``--no-report`` option and write no page at their end (``report`` is the page)."""
 
 
 def build_parser() -> Parser:
@@ -32,6 +35,12 @@ def build_parser() -> Parser:
                 raise
             continue
         module.add_parser(sub)
+        if name not in NO_REPORT:
+            sub.choices[name].add_argument(
+                "--no-report",
+                action="store_true",
+                help="do not write report.html (the run's page; `cameras report FOLDER` writes it later)",
+            )
     return parser
 
 
@@ -44,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named by the command's own parser: "cameras COMMAND: error: unrecognized arguments: …"
+            command_parser = _command_parser(parser, getattr(args, "command", None))
+            (command_parser or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as stop:  # usage errors (already printed), --help, --version
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     if not getattr(args, "func", None):
@@ -54,9 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = _now()
     code = 1
     status = "failed"
+    returned = False
     try:
         code = int(args.func(args))
         status = "done" if code == 0 else "failed"
+        returned = True
         return code
     except KeyboardInterrupt:
         print_error(command, "interrupted; files already written are complete, nothing is half-written")
@@ -74,7 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     finally:
-        _record(args, status=status, code=code, started=started, argv=argv)
+        if _record(args, status=status, code=code, started=started, argv=argv) and returned:
+            _report(args)
+
+
+def _command_parser(parser: Parser, command: str | None) -> argparse.ArgumentParser | None:
+    """The sub-parser of ``command`` (``None`` when there is none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    return None
 
 
 def _now() -> str:
@@ -83,20 +107,49 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _record(args: argparse.Namespace, *, status: str, code: int, started: str, argv: Sequence[str] | None) -> None:
-    """Write ``run.json`` into the command's output folder when the command wrote anything there."""
+def _record(args: argparse.Namespace, *, status: str, code: int, started: str, argv: Sequence[str] | None) -> bool:
+    """Write ``run.json`` into the command's output folder when the command wrote anything there; whether the
+    folder holds files of this run."""
     from ..io import OutputDir
     from ..io.runinfo import write_run_record
 
     out = getattr(args, "out", None)
     if not isinstance(out, OutputDir) or not out.written:
-        return
+        return False
     try:
         write_run_record(
             out, args, status=status, exit_code=code, started=started, argv=sys.argv[1:] if argv is None else argv
         )
     except OSError as err:
         print_error(str(args.command), f"cannot write {out.path / 'run.json'}: {err}")
+    return True
+
+
+def _report(args: argparse.Namespace) -> None:
+    """Write ``report.html`` into the output folder of a command that returned (exit code 0, or 1 when some inputs
+    failed and the others were written), unless ``--no-report`` was given or this process is not rank 0 of a
+    distributed run (environment ``RANK`` set and not ``0``). A failure to write the page is a warning: the run's
+    own files are complete."""
+    from ..io import OutputDir, RunRecordError
+
+    out = getattr(args, "out", None)
+    if getattr(args, "no_report", False) or not isinstance(out, OutputDir):
+        return
+    if os.environ.get("RANK", "0").strip() not in ("", "0"):
+        return
+    from ..report import write_report
+
+    try:
+        page = write_report(out.path, progress=not getattr(args, "no_progress", False))
+    except (RunRecordError, ValueError, OSError) as err:
+        print_warning(str(args.command), f"cannot write the run's report.html: {err}")
+        return
+    except Exception as err:  # the run's files are written: a bug in the page must not turn into a traceback
+        if os.environ.get("CAMERAS_DEBUG"):
+            raise
+        print_warning(str(args.command), f"cannot write the run's report.html: unexpected {type(err).__name__}: {err}")
+        return
+    print(f"report: {page}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ __all__ = [
     "parse_resolutions",
     "positive_int",
     "resolutions_option",
+    "run_folder",
     "schedule_factors",
     "size_limits",
 ]
@@ -321,6 +323,20 @@ def output_folder(text: str) -> OutputDir:
 
     try:
         return OutputDir(text, option="")
+    except OutputDirError as err:
+        raise _Error(str(err).strip()) from None
+
+
+def run_folder(text: str) -> Path:
+    """The ``type=`` of a run folder to read and write into (``cameras report RUN_DIR``): an existing, writable
+    folder."""
+    from ..io import OutputDirError, check_output_dir
+
+    folder = Path(nonempty(text)).expanduser()
+    if not folder.is_dir():
+        raise _Error(f"{text!r} is not a folder" if folder.exists() else f"no such folder: {text!r}")
+    try:
+        return check_output_dir(folder, option="")
     except OutputDirError as err:
         raise _Error(str(err).strip()) from None
 
