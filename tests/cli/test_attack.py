@@ -79,7 +79,9 @@ def test_attack_writes_table_json_and_figures(tiny: None, tmp_path: Path, capsys
     assert "| source | fooling rate |" in (out / "attack.md").read_text()
     assert "| chelsea | cameras |" in capsys.readouterr().out
     record = json.loads((out / "run.json").read_text())  # the figures are listed too
-    assert sorted(record["outputs"]) == sorted(p.name for p in out.iterdir() if p.name != "run.json")
+    assert sorted(record["outputs"]) == sorted(
+        p.name for p in out.iterdir() if p.name not in ("run.json", "report.html", "report_files")
+    )
 
 
 def test_bad_inputs_are_reported_and_others_processed(
@@ -158,4 +160,6 @@ def test_penalty_writes_table_csv_json_and_figures(
     printed = capsys.readouterr().out
     assert "| chelsea | constant |" in printed and "matched L2 reduction" in printed
     record = json.loads((out / "run.json").read_text())
-    assert sorted(record["outputs"]) == sorted(p.name for p in out.iterdir() if p.name != "run.json")
+    assert sorted(record["outputs"]) == sorted(
+        p.name for p in out.iterdir() if p.name not in ("run.json", "report.html", "report_files")
+    )
