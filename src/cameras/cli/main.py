@@ -84,16 +84,26 @@ def _now() -> str:
 
 
 def _record(args: argparse.Namespace, *, status: str, code: int, started: str, argv: Sequence[str] | None) -> None:
-    """Write ``run.json`` into the command's output folder when the command wrote anything there."""
+    """Write ``run.json`` into the command's output folder when the command wrote anything there (or wrote a
+    ``"running"`` record first: it sets ``args.run_extra``, the extra fields of its record). Under torchrun only rank
+    0 writes it: the other ranks share rank 0's folder and wrote only their shards."""
     from ..io import OutputDir
     from ..io.runinfo import write_run_record
+    from ..runs.distributed import current_rank
 
     out = getattr(args, "out", None)
-    if not isinstance(out, OutputDir) or not out.written:
+    extra = getattr(args, "run_extra", None)
+    if not isinstance(out, OutputDir) or not (out.written or extra is not None) or current_rank() != 0:
         return
     try:
         write_run_record(
-            out, args, status=status, exit_code=code, started=started, argv=sys.argv[1:] if argv is None else argv
+            out,
+            args,
+            status=status,
+            exit_code=code,
+            started=started,
+            argv=sys.argv[1:] if argv is None else argv,
+            extra=extra,
         )
     except OSError as err:
         print_error(str(args.command), f"cannot write {out.path / 'run.json'}: {err}")

@@ -123,7 +123,8 @@ def read_coco(root: PathLike, split: str | None = None) -> DataSet:
         names = tuple(str(c["name"]) for c in cats)
         files = {int(im["id"]): str(im["file_name"]) for im in data["images"]}
     except (KeyError, TypeError, ValueError) as err:
-        raise DatasetError(f"{ann_file}: malformed 'images' or 'categories' entry ({type(err).__name__}: {err}).") from err
+        kind = type(err).__name__
+        raise DatasetError(f"{ann_file}: malformed 'images' or 'categories' entry ({kind}: {err}).") from err
     objects: dict[int, list[Annotation]] = {}
     for j, a in enumerate(data.get("annotations") or []):
         try:

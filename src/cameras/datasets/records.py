@@ -8,6 +8,7 @@ that is listed but absent or unreadable is found when the run decodes it, and re
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -128,7 +129,7 @@ def box_area(boxes: Sequence[tuple[float, float, float, float]], size: tuple[int
     spans = [s for s in spans if s[0] < s[1] and s[2] < s[3]]
     cuts = sorted({c for s in spans for c in (s[0], s[1])})
     total = 0
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in itertools.pairwise(cuts):
         rows = sorted((s[2], s[3]) for s in spans if s[0] <= a and s[1] >= b)
         covered, end = 0, -1
         for lo, hi in rows:

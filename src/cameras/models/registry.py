@@ -63,8 +63,8 @@ __all__ = [
     "Prediction",
     "WeightsUnavailableError",
     "available",
-    "info",
     "checkpoint_classes",
+    "info",
     "load",
     "read_checkpoint",
 ]
@@ -264,7 +264,8 @@ def load(
         >>> m.model(m.prepare(torch.zeros(224, 300, 3, dtype=torch.uint8).numpy()).tensor).shape
         torch.Size([1, 1000])
     """
-    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
+    bad_count = isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
+    if num_classes is not None and bad_count:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
     if num_classes not in (None, 1000) and _weights_kind(weights) == "default":
         raise ValueError(

@@ -95,11 +95,13 @@ def _as_list(batch: list[Item]) -> list[Item]:
     return batch
 
 
-def chunk_loader(photos: PhotoSet, chunk_items: Sequence[Sequence[int]], workers: int) -> torch.utils.data.DataLoader:
+def chunk_loader(
+    photos: PhotoSet, chunk_items: Sequence[Sequence[int]], workers: int
+) -> torch.utils.data.DataLoader[list[Item]]:
     """A DataLoader yielding, for each chunk of ``chunk_items`` in order, the list of its :class:`Item` s, decoded by
     ``workers`` processes (0: in this process) ahead of the computation."""
     return torch.utils.data.DataLoader(
-        photos,
+        photos,  # type: ignore[arg-type]  # items are collated into lists of items
         batch_sampler=[list(c) for c in chunk_items],
         num_workers=workers,
         collate_fn=_as_list,
