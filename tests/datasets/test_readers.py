@@ -40,7 +40,9 @@ def test_voc_records_classes_boxes_and_difficult_flags(tmp_path: Path) -> None:
 
 def test_voc_bad_inputs_name_the_file(tmp_path: Path) -> None:
     root = make_voc(tmp_path / "VOC2007", photos=False)
-    with pytest.raises(DatasetError, match=r"trainval\.txt: no such file: unknown split 'trainval' \(splits here: test\)"):
+    with pytest.raises(
+        DatasetError, match=r"trainval\.txt: no such file: unknown split 'trainval' \(splits here: test\)"
+    ):
         open_dataset("voc", root, split="trainval")
     with pytest.raises(DatasetError, match="give the year folder"):
         open_dataset("voc", tmp_path)  # the VOCdevkit folder instead of VOC2007
@@ -143,7 +145,7 @@ def test_folder_layout(tmp_path: Path) -> None:
     assert [(r.image, r.classes) for r in ds.records] == [("b.png", [3]), ("a.png", [])]
     with pytest.raises(DatasetError, match="needs --boxes"):
         open_dataset("folder", tmp_path)
-    with pytest.raises(DatasetError, match="nope.json"):
+    with pytest.raises(DatasetError, match=r"nope\.json"):
         open_dataset("folder", tmp_path, boxes=tmp_path / "nope.json")
     with pytest.raises(DatasetError, match="unknown data set kind"):
         open_dataset("kitti", tmp_path)
