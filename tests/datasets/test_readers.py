@@ -58,7 +58,7 @@ def test_voc_bad_inputs_name_the_file(tmp_path: Path) -> None:
     )
     with pytest.raises(DatasetError, match=r"000004\.xml: unknown VOC class 'unicorn'"):
         open_dataset("voc", root)
-    with pytest.raises(DatasetError, match="no such folder"):
+    with pytest.raises(DatasetError, match=r"is not a folder \(no such folder\)"):
         open_dataset("voc", tmp_path / "nowhere")
 
 

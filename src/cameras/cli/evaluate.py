@@ -840,13 +840,14 @@ def _merge(
         _error(str(err))
         return 1
     out = args.out
-    if not rows:
-        _error("nothing was evaluated")
+    if not rows:  # nothing could be done: each skipped photo has said why already
+        if not skipped:
+            _error("nothing was evaluated")
         try:
             out.write_csv("skipped.csv", skipped, ["image", "reason"])
         except OSError:
             pass
-        return 1
+        return 2
     summary = summarize(rows, methods, metric_names)
     report = {
         "model": loaded.name,

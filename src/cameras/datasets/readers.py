@@ -41,7 +41,7 @@ PathLike = str | os.PathLike[str]
 def _folder(path: PathLike, what: str) -> Path:
     p = Path(path).expanduser().absolute()
     if not p.is_dir():
-        raise DatasetError(f"{what} {p}: {'is not a folder' if p.exists() else 'no such folder'}.")
+        raise DatasetError(f"{what} {p} is not a folder{'' if p.exists() else ' (no such folder)'}.")
     return p
 
 
