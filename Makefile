@@ -34,7 +34,11 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(MAKE) lint
 	$(PY) -m pytest; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	[ $$rc -eq 0 ] || exit $$rc
+	# The CUDA tests skip without a GPU; run them again on the CPU (the same code paths, device "cpu") so CI runs them.
+	CAMERAS_TEST_DEVICE=cpu $(PY) -m pytest -q tests/gpu; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no GPU tests: failing" >&2; exit 1; fi; exit $$rc
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_cpu.py
