@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def test_attack_writes_table_json_and_figures(tiny: None, tmp_path: Path, capsys
     assert (out / "chelsea_attack.png").stat().st_size > 1000
     assert "| source | fooling rate |" in (out / "attack.md").read_text()
     assert "| chelsea | cameras |" in capsys.readouterr().out
+    record = json.loads((out / "run.json").read_text())  # the figures are listed too
+    assert sorted(record["outputs"]) == sorted(p.name for p in out.iterdir() if p.name != "run.json")
 
 
 def test_bad_inputs_are_reported_and_others_processed(
@@ -114,3 +117,45 @@ def test_unreadable_everything_exits_2(tiny: None, tmp_path: Path, capsys: pytes
     assert main(_args(tmp_path / "out", str(tmp_path / "nope.png"))) == 2
     err = capsys.readouterr().err
     assert "nope.png: no such file" in err and err.count("\n") == 1
+
+
+def _penalty(out: Path, *extra: str) -> list[str]:
+    return ["attack", "--objective", "penalty", "--steps", "3", "--betas", "0.5,5", "--beta", "5", "--out", str(out),
+            *extra]  # fmt: skip
+
+
+def test_penalty_writes_table_csv_json_and_figures(
+    tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = _photo(tmp_path / "noise.png")
+    out = tmp_path / "out"
+    code = main(_penalty(out, "chelsea", str(photo), "--eps", "16", "--step-size", "4", "--confidence", "0.3"))
+    assert code == 0
+    report = json.loads((out / "penalty.json").read_text())
+    sources = ["cameras", "gradcam", "shuffled", "constant", "none"]
+    assert [row["source"] for row in report["summary"]] == sources
+    assert all(
+        list(row) == ["source", "fooled_rate", "mean_target_probability", "mean_l2", "mean_linf",
+                      "l2_reduction_percent", "matched_l2_reduction_percent", "matched_n"]
+        for row in report["summary"]
+    )  # fmt: skip
+    records = report["records"]
+    assert [(r["image"], r["source"]) for r in records] == [(n, s) for n in ("chelsea", "noise") for s in sources]
+    # pixel units: the L∞ budget of 16/255 holds per channel in pixels
+    assert all(r["linf"] <= 16 + 1e-3 for r in records)
+    assert all(r["beta"] == (0.0 if r["source"] == "none" else 5.0) for r in records)
+    assert all(r["target_name"] == f"class{r['target']}" for r in records)
+    assert report["settings"]["betas"] == [0.5, 5.0] and report["settings"]["eps_pixels"] == 16
+    assert len(report["runs"]) == 2 * (4 * 2 + 1)
+    assert sorted(report["figures"]) == ["chelsea_penalty.png", "noise_penalty.png", "penalty_beta.png"]
+    for name in report["figures"]:
+        assert (out / name).stat().st_size > 1000
+    with open(out / "penalty.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 10 and rows[0]["source"] == "cameras"
+    with open(out / "penalty_summary.csv") as f:
+        assert [r["source"] for r in csv.DictReader(f)] == sources
+    printed = capsys.readouterr().out
+    assert "| chelsea | constant |" in printed and "matched L2 reduction" in printed
+    record = json.loads((out / "run.json").read_text())
+    assert sorted(record["outputs"]) == sorted(p.name for p in out.iterdir() if p.name != "run.json")

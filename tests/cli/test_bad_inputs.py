@@ -305,6 +305,7 @@ EVALUATE = [
     ),
     c("metrics empty", (*EVAL, "--boxes", "{boxes}", "--metrics", ""), 2, "empty"),
     c("metrics unknown", (*EVAL, "--boxes", "{boxes}", "--metrics", "accuracy"), 2, "accuracy"),
+    c("metrics density typo", (*EVAL, "--boxes", "{boxes}", "--metrics", "pointing,rho"), 2, "rho"),
     c("methods empty", (*EVAL, "--boxes", "{boxes}", "--methods", ""), 2, "empty"),
     c("methods unknown", (*EVAL, "--boxes", "{boxes}", "--methods", "nosuch"), 2, "Unknown method"),
     c("tolerance negative", (*EVAL, "--boxes", "{boxes}", "--tolerance", "-1"), 2, "--tolerance"),
@@ -343,6 +344,7 @@ EVALUATE = [
 ]
 
 SANE = ("--resolutions", "1.0", "--max-steps", "2", "--no-progress")
+ADV = ("--test", "adversarial", "--methods", "gradcam", "--patch", "8", "--attack-steps", "2", "--no-progress")
 SANITY = [
     c(
         i.id,
@@ -367,10 +369,24 @@ SANITY = [
     c("bn-stats unknown", ("{good}", *SANE, "--bn-stats", "zero"), 2, "invalid choice"),
     c("variant unknown", ("{good}", *SANE, "--variant", "random"), 2, "invalid choice"),
     c("no image", SANE, 2, "required"),
+    c("test unknown", ("{good}", *SANE, "--test", "nope"), 2, "invalid choice"),
+    c("adv patch 0", ("{good}", *ADV, "--patch", "0"), 2, "--patch"),
+    c("adv patch text", ("{good}", *ADV, "--patch", "big"), 2, "integer"),
+    c("adv patch over the image", ("{good}", *ADV, "--patch", "400"), 2, "larger than the image", loads=True),
+    c("adv eps 0", ("{good}", *ADV, "--eps", "0"), 2, "--eps"),
+    c("adv eps negative", ("{good}", *ADV, "--eps", "-8"), 2, "--eps"),
+    c("adv eps nan", ("{good}", *ADV, "--eps", "nan"), 2, "finite"),
+    c("adv eps inf", ("{good}", *ADV, "--eps", "inf"), 2, "finite"),
+    c("adv eps over 255", ("{good}", *ADV, "--eps", "300"), 2, "--eps"),
+    c("adv attack-steps 0", ("{good}", *ADV, "--attack-steps", "0"), 2, "--attack-steps"),
+    c("adv attack-steps float", ("{good}", *ADV, "--attack-steps", "2.5"), 2, "integer"),
+    c("adv batch-size 0", ("{good}", *ADV, "--batch-size", "0"), 2, "--batch-size"),
+    c("adv class out of range", ("{good}", *ADV, "--class", "7"), 2, "7", loads=True),
 ]
 
 ATT0 = ("--steps", "2", "--search-steps", "1", "--no-figures")
 ATT = (*ATT0, "--focus", "gradcam,full")
+PEN = ("--objective", "penalty", "--steps", "2", "--betas", "0.5", "--beta", "5", "--no-figures")
 ATTACK = [
     c(i.id, (*i.argv, *ATT), i.code, i.message, loads=i.loads)
     for i in [*BAD_FILES, *BAD_OUT, *BAD_RUN]
@@ -392,6 +408,37 @@ ATTACK = [
     c("norm unknown", ("{good}", *ATT, "--norm", "l3"), 2, "invalid choice"),
     c("attack method unknown", ("{good}", *ATT, "--method", "sgd"), 2, "invalid choice"),
     c("seed negative", ("{good}", *ATT, "--seed", "-1"), 2, "--seed"),
+    c("objective unknown", ("{good}", *ATT, "--objective", "both"), 2, "invalid choice"),
+    c("penalty steps 0", ("{good}", *PEN, "--steps", "0"), 2, "--steps"),
+    c("penalty eps 0", ("{good}", *PEN, "--eps", "0"), 2, "--eps"),
+    c("penalty eps nan", ("{good}", *PEN, "--eps", "nan"), 2, "finite"),
+    c("penalty eps over 255", ("{good}", *PEN, "--eps", "256"), 2, "--eps"),
+    c("penalty step-size 0", ("{good}", *PEN, "--step-size", "0"), 2, "--step-size"),
+    c("penalty step-size inf", ("{good}", *PEN, "--step-size", "inf"), 2, "finite"),
+    c("penalty beta negative", ("{good}", *PEN, "--beta", "-1"), 2, "--beta"),
+    c("penalty beta nan", ("{good}", *PEN, "--beta", "nan"), 2, "finite"),
+    c("penalty beta huge", ("{good}", *PEN, "--beta", "1e300"), 2, "--beta"),
+    c("penalty betas empty", ("{good}", *PEN, "--betas", ""), 2, "empty"),
+    c("penalty betas commas", ("{good}", *PEN, "--betas", ",,"), 2, "empty"),
+    c("penalty betas text", ("{good}", *PEN, "--betas", "1,x"), 2, "number"),
+    c("penalty betas negative", ("{good}", *PEN, "--betas", "1,-2"), 2, "--betas"),
+    c("penalty betas inf", ("{good}", *PEN, "--betas", "1,inf"), 2, "finite"),
+    c("penalty betas duplicate", ("{good}", *PEN, "--betas", "1,1.0"), 2, "twice"),
+    c("penalty confidence 0", ("{good}", *PEN, "--confidence", "0"), 2, "--confidence"),
+    c("penalty confidence 1.5", ("{good}", *PEN, "--confidence", "1.5"), 2, "--confidence"),
+    c("penalty confidence nan", ("{good}", *PEN, "--confidence", "nan"), 2, "finite"),
+    c("penalty batch-size 0", ("{good}", *PEN, "--batch-size", "0"), 2, "--batch-size"),
+    c("penalty focus without none", ("{good}", *PEN, "--focus", "gradcam,shuffled"), 2, "must include 'none'"),
+    c("penalty focus mask source", ("{good}", *PEN, "--focus", "gradcam,random,none"), 2, "unknown focus source"),
+    c("penalty focus unknown", ("{good}", *PEN, "--focus", "nosuch,none"), 2, "nosuch"),
+    c(
+        "penalty batch: text among good",
+        ("{good}", "{text}", *PEN, "--focus", "gradcam,none"),
+        1,
+        "text.png",
+        loads=True,
+        written=("penalty.json", "penalty.md", "penalty.csv", "penalty_summary.csv"),
+    ),
     c(
         "batch: text among good",
         ("{good}", "{text}", "{rgba}", *ATT),

@@ -77,7 +77,7 @@ def test_evaluate_writes_table_csv_json_and_plot(
     whole = rows[2]
     assert whole["pointing"] == "1" and float(whole["energy"]) == pytest.approx(1.0)
     report = json.loads((out / "evaluate.json").read_text())
-    for metric in ("pointing", "energy", "insertion", "deletion", "avg_drop", "increase"):
+    for metric in ("pointing", "energy", "insertion", "deletion", "avg_drop", "increase", "rho_pos", "rho_neg"):
         vals = [float(r[metric]) for r in rows]
         assert report["summary"]["cameras"][metric]["mean"] == pytest.approx(np.mean(vals), rel=1e-5, abs=1e-6)
         assert report["summary"]["cameras"][metric]["std"] == pytest.approx(np.std(vals), rel=1e-4, abs=1e-6)
@@ -85,6 +85,51 @@ def test_evaluate_writes_table_csv_json_and_plot(
     with open(out / "summary.csv") as f:
         assert len(list(csv.DictReader(f))) == len(METRICS)  # every metric by default
     assert (out / "evaluate.png").stat().st_size > 0
+    # the Table 1 protocol: a.png holds two classes, class 1's box covers 750 of 2400 px (not < 1/4), class 2's
+    # 600 px (= 1/4, not less): no difficult pair; b.png holds one class
+    assert [r["difficult"] for r in rows] == ["0", "0", "0"]
+    protocol = report["pointing_protocol"]["cameras"]
+    hits = {r["class"]: float(r["pointing"]) for r in rows}
+    assert protocol["pointing_all"] == pytest.approx(np.mean(list(hits.values())))
+    assert report["summary"]["cameras"]["pointing_all"] == protocol["pointing_all"]
+    assert protocol["pairs"] == 3 and protocol["difficult_pairs"] == 0
+    assert "Table 1 protocol" in stdout and "All" in stdout
+
+
+def test_evaluate_densities_and_difficult_pairs(tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = _photos(tmp_path / "photos")
+    boxes = {
+        "a.png": [{"class": 1, "box": [0, 0, 10, 10]}, {"class": 2, "box": [20, 0, 60, 40]}],  # class 1: small
+        "b.png": [{"class": 1, "box": [0, 0, 60, 40]}],
+    }
+    (photos / "boxes3.json").write_text(json.dumps(boxes))
+    out = tmp_path / "out"
+    code = main(["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes3.json"), "--out", str(out),
+                 "--metrics", "pointing,rho_pos,rho_neg", "--methods", "gradcam", "--no-progress"])  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "evaluate.json").read_text())
+    rows = report["rows"]
+    assert [(r["image"], r["class"], r["difficult"]) for r in rows] == [
+        ("a.png", 1, True), ("a.png", 2, False), ("b.png", 1, False),
+    ]  # fmt: skip
+    p = report["pointing_protocol"]["gradcam"]
+    # class 1: pairs (a, b), class 2: pair (a); Diff: class 1's pair on a.png only
+    class1 = (rows[0]["pointing"] + rows[2]["pointing"]) / 2
+    assert p["pointing_all"] == pytest.approx((class1 + rows[1]["pointing"]) / 2)
+    assert p["pointing_difficult"] == pytest.approx(rows[0]["pointing"])
+    assert p["per_class"]["1"]["n_all"] == 2 and p["difficult_pairs"] == 1
+    # densities from the library on the same photo and map
+    from cameras.methods import GradCAM
+    from cameras.metrics import black_baseline, map_density
+
+    model = cameras.models.load()
+    x = model.preprocess(photos / "a.png").tensor
+    sal = GradCAM(model.model, layer="features")(x, [1]).saliency
+    d = map_density(model.model, x, sal, [1], baseline=black_baseline(model.preprocess.mean, model.preprocess.std))
+    assert rows[0]["rho_pos"] == pytest.approx(float(d.positive[0]), rel=1e-5)
+    assert rows[0]["rho_neg"] == pytest.approx(float(d.negative[0]), rel=1e-5)
+    assert report["summary"]["gradcam"]["rho_pos"]["undefined"] == 0
+    assert "positive density" in capsys.readouterr().out
 
 
 def test_evaluate_options_and_bad_inputs(tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,3 +193,16 @@ def test_evaluate_real_model_on_skimage_photos(tmp_path: Path, capsys: pytest.Ca
     # CAMERAS points at the annotated object on the cup and the cat (large, unambiguous objects).
     assert by_image["coffee.png"]["pointing"] == 1.0 and by_image["chelsea.png"]["pointing"] == 1.0
     assert by_image["coffee.png"]["energy"] > 0.5
+
+
+def test_summarize_counts_undefined_values() -> None:
+    from cameras.cli.evaluate import Row, summarize
+
+    rows = [
+        Row("a", 1, "x", "m", {"rho_pos": 2.0, "rho_neg": float("nan")}),
+        Row("b", 1, "x", "m", {"rho_pos": 4.0, "rho_neg": 0.5}),
+        Row("c", 1, "x", "m", {"rho_pos": float("nan"), "rho_neg": float("nan")}),
+    ]
+    s = summarize(rows, ["m"], ["rho_pos", "rho_neg"])["m"]
+    assert s["rho_pos"] == {"mean": 3.0, "std": 1.0, "n": 2, "undefined": 1}
+    assert s["rho_neg"]["n"] == 1 and s["rho_neg"]["undefined"] == 2 and s["rho_neg"]["mean"] == 0.5

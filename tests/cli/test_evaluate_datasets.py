@@ -148,6 +148,15 @@ def test_voc_rows_table_and_skipped_photos(tmp_path: Path, capsys: pytest.Captur
             )
             assert t["class_name"] == VOC_CLASSES[c]
 
+    report = json.loads((out / "evaluate.json").read_text())
+    for method in ("gradcam", "cameras"):  # one computation: the table's mean row is the JSON's Table 1 figure
+        mean = next(t for t in table if t["method"] == method and t["class"] == "mean")
+        assert float(mean["all"]) == pytest.approx(report["summary"][method]["pointing_all"], abs=1e-6)
+        assert float(mean["diff"]) == pytest.approx(report["summary"][method]["pointing_difficult"], abs=1e-6)
+        assert report["pointing_protocol"][method]["pairs"] == sum(
+            1 for r in rows if r["method"] == method and r["pointing"] != "nan"
+        )
+
     skipped = _csv(out / "skipped.csv")
     assert [s["image"] for s in skipped] == ["000010.jpg", "000011.jpg"]
     assert "no such file" in skipped[0]["reason"] and "not an image" in skipped[1]["reason"]

@@ -93,3 +93,24 @@ def test_sanity_real_model_cameras(tmp_path: Path, capsys: pytest.CaptureFixture
     # CAMERAS depends on the learned weights: once the classifier and head are random the map has changed.
     assert cam["spearman_abs"]["mean"][-1] < 0.9
     assert cam["ssim"]["mean"][-1] < 0.9
+
+
+def test_adversarial_test_writes_plot_and_json(tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["sanity", str(_photo(tmp_path)), "--test", "adversarial", "--methods", "gradcam,gradient",
+                 "--patch", "4", "--eps", "8", "--attack-steps", "3", "--out", str(out), "--no-progress"])  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "adversarial.json").read_text())
+    assert report["test"] == "adversarial" and "reconstruction" in report["definition"]
+    assert set(report["results"]) == {"trained", "randomized"}
+    for variant in ("trained", "randomized"):
+        assert set(report["results"][variant]) == {"gradcam", "gradient"}
+        for r in report["results"][variant].values():
+            assert r["patch"] == 4 and r["grid"] == [8, 11]  # the 36×48 photo → 32×43 input
+            assert len(r["spearman"]) == 1 and (r["spearman"][0] is None or -1 <= r["spearman"][0] <= 1)
+            assert (r["top_overlap"][0] is None) == (r["spearman"][0] is None)
+            assert r["top_overlap"][0] is None or 0 <= r["top_overlap"][0] <= 1
+    assert report["class_name"] == LABELS[report["class_index"]]
+    assert (out / "adversarial.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "trained:spearman" in printed and "randomized:top10" in printed

@@ -1,7 +1,8 @@
 """Every function that runs the user's model runs it in eval mode and gives it back exactly as it was: training
 flags of every module (mixed modes included), ``requires_grad`` of every parameter, BatchNorm running statistics —
 also when the function raises. One table over the attacks, the faithfulness metrics, the sanity check, the
-explainers and predictions."""
+explainers, predictions, and the paper's evaluation (map density, the saliency-penalised PGD and its report, the
+adversarial sanity test)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import torch
 from torch import nn
 
 import cameras
-from cameras.attacks import compare_focus, minimal_norm_attack, pgd_attack
+from cameras.attacks import compare_focus, compare_penalty, least_likely, minimal_norm_attack, pgd_attack, saliency_pgd
 from cameras.engine import ModelState, eval_mode
-from cameras.metrics import confidence_change, insertion_deletion
+from cameras.metrics import confidence_change, insertion_deletion, map_density
 from cameras.models import LoadedModel, Preprocess
-from cameras.sanity import cascading_randomization
+from cameras.sanity import adversarial_effect, adversarial_sanity, cascading_randomization, randomized_copy
 
 from .nets import TinyCNN
 
@@ -64,6 +65,21 @@ RUNS: dict[str, Callable[[nn.Module], Any]] = {
     "CAMERAS": lambda m: cameras.CAMERAS(m, layer="features", resolutions=[1.0, 1.5])(X, T),
     "GradCAM": lambda m: cameras.GradCAM(m, layer="features")(X, T),
     "predict": lambda m: LoadedModel("t", m, "features", Preprocess(size=16), list("abcd")).predict(X),
+    "map_density": lambda m: map_density(m, X, SAL, T),
+    "least_likely": lambda m: least_likely(m, X),
+    "saliency_pgd": lambda m: saliency_pgd(m, X, SAL, T, beta=1.0, eps=0.1, step_size=0.05, steps=2),
+    "compare_penalty": lambda m: compare_penalty(
+        m,
+        X,
+        sources=["gradcam", "shuffled", "none"],
+        betas=[1.0],
+        eps=0.1,
+        step_size=0.05,
+        steps=2,
+        layer="features",
+    ),
+    "adversarial_effect": lambda m: adversarial_effect(m, X, T, patch=4, eps=0.1, steps=2),
+    "adversarial_sanity": lambda m: adversarial_sanity(m, "gradcam", X, T, patch=4, eps=0.1, steps=2, layer="features"),
 }
 
 # the same calls with a target class the 4-class model does not have: each raises after running the model
@@ -76,6 +92,9 @@ FAILING: dict[str, Callable[[nn.Module], Any]] = {
         m, "gradcam", X, [0, 9], layer="features", blocks=["head"]
     ),
     "CAMERAS": lambda m: cameras.CAMERAS(m, layer="features", resolutions=[1.0])(X, torch.tensor([0, 9])),
+    "map_density": lambda m: map_density(m, X, SAL, [0, 9]),
+    "saliency_pgd": lambda m: saliency_pgd(m, X, SAL, torch.tensor([0, 9]), eps=0.1, step_size=0.05, steps=2),
+    "adversarial_effect": lambda m: adversarial_effect(m, X, [0, 9], patch=4, eps=0.1, steps=2),
 }
 
 
@@ -150,3 +169,14 @@ def test_attacks_refuse_images_with_the_wrong_channel_count() -> None:
     linear = nn.Sequential(nn.Flatten(), nn.Linear(12, 2)).eval()
     with pytest.raises(ValueError, match=r"cannot run on images of shape \(1, 3, 4, 4\)"):
         minimal_norm_attack(linear, torch.rand(1, 3, 4, 4), torch.tensor([0]))
+
+
+def test_randomized_copy_leaves_the_original_alone() -> None:
+    """The randomised copy re-estimates its own BatchNorm statistics (in train mode, on the copy only); the
+    original's flags, requires_grad and statistics are untouched and the copy comes back in eval mode."""
+    net = _model()
+    before = _state(net)
+    copy = randomized_copy(net, X, seed=0)
+    _same(before, _state(net))
+    assert not any(m.training for m in copy.modules())
+    assert not torch.equal(copy.stem[1].running_mean, net.stem[1].running_mean)

@@ -6,6 +6,9 @@
 * :func:`focus_masks`, :func:`top_area_mask`, :func:`soft_weight`, :func:`random_area_mask`, :func:`full_mask` —
   where the attack may act.
 * :func:`compare_focus`, :func:`format_table`, :func:`plot_focus_figure` — the norm report per focus source.
+* :func:`saliency_pgd` — the CAMERAS paper's saliency-penalised targeted PGD (Eq. 4); :func:`compare_penalty`,
+  :func:`format_penalty_table`, :func:`plot_penalty_figure`, :func:`plot_penalty_schedule` — its report per map
+  source with the shuffled / constant / plain-PGD controls and the matched-success figure.
 
 >>> import torch, torch.nn as nn
 >>> from cameras import attacks
@@ -20,6 +23,19 @@ from __future__ import annotations
 
 from .focus import focus_masks, full_mask, random_area_mask, saliency_maps, soft_weight, top_area_mask
 from .minimal import MinimalNormResult, minimal_norm_attack
+from .penalty import PenaltyAttackResult, least_likely, saliency_pgd
+from .penalty_report import (
+    PenaltyComparison,
+    PenaltyRecord,
+    PenaltyRun,
+    compare_penalty,
+    constant_map,
+    format_penalty_table,
+    penalty_maps,
+    plot_penalty_figure,
+    plot_penalty_schedule,
+    shuffled_map,
+)
 from .pgd import AttackResult, perturbation_norms, pgd_attack
 from .report import FocusComparison, FocusRecord, compare_focus, format_table, plot_focus_figure
 
@@ -28,16 +44,29 @@ __all__ = [
     "FocusComparison",
     "FocusRecord",
     "MinimalNormResult",
+    "PenaltyAttackResult",
+    "PenaltyComparison",
+    "PenaltyRecord",
+    "PenaltyRun",
     "compare_focus",
+    "compare_penalty",
+    "constant_map",
     "focus_masks",
+    "format_penalty_table",
     "format_table",
     "full_mask",
+    "least_likely",
     "minimal_norm_attack",
+    "penalty_maps",
     "perturbation_norms",
     "pgd_attack",
     "plot_focus_figure",
+    "plot_penalty_figure",
+    "plot_penalty_schedule",
     "random_area_mask",
     "saliency_maps",
+    "saliency_pgd",
+    "shuffled_map",
     "soft_weight",
     "top_area_mask",
 ]

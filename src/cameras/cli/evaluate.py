@@ -15,7 +15,16 @@ count). Metrics per (photo, class, method):
   boxes and in none of the other annotated classes' (:func:`cameras.metrics.discrimination`), higher better. It
   comes in two columns: ``discrimination`` for the plain map and ``discrimination_contrastive`` for the contrastive
   map of the class against the photo's other annotated classes (``contrast=`` them, weight ``--gamma``); NaN (and
-  left out of the means) for photos with one class or with ``--target predicted``.
+  left out of the means) for photos with one class or with ``--target predicted``;
+* ``rho_pos`` / ``rho_neg`` — the CAMERAS paper's positive / negative map density (Sec. 4.2, higher / lower
+  better), with the paper's ``I ⊙ Ψ`` (removed pixels black, :func:`cameras.metrics.black_baseline`); a map with no
+  density (mean 0 or 1) is NaN in the rows and counted as ``undefined`` in the summary.
+
+With ``--target label`` and ``pointing`` on VOC, COCO or photos annotated with several classes, the data-set
+protocol of the paper's Table 1 is reported too: the mean over classes of the per-class hit rate on all (photo,
+class) pairs (``pointing_all``) and on the "difficult" ones (``pointing_difficult``: the class's boxes cover < 1/4
+of the photo and another class is annotated; :func:`cameras.metrics.is_difficult`,
+:func:`cameras.metrics.pointing_accuracy`), in ``evaluate.json``, ``pointing_table.csv`` and the printed table.
 
 As in TorchRay's pointing game, a (photo, class) pair whose objects are all marked ``difficult`` (VOC) is not
 scored. The localisation metrics are computed in the photo's pixels (the map resized back to the photo, as TorchRay
@@ -88,6 +97,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "increase": ("increase in conf. %", True),
     "discrimination": ("discrimination (plain)", True),
     "discrimination_contrastive": ("discrimination (contrastive)", True),
+    "rho_pos": ("positive density ρ⁺", True),
+    "rho_neg": ("negative density ρ⁻", False),
 }
 """metric key → (display name, higher is better)."""
 
@@ -229,8 +240,9 @@ class Row:
     degenerate: bool = False
     warnings: list[str] = field(default_factory=list)
     difficult: bool | None = None
-    """In the pointing game's "difficult" subset (:func:`cameras.datasets.ebp_difficult`); ``None``: not
-    computed (``--target predicted``)."""
+    """In the pointing game's "difficult" subset (:func:`cameras.metrics.is_difficult`, through
+    :func:`cameras.datasets.ebp_difficult`); ``None``: not computed (no Table 1 for the run, or the photo explained
+    for its top-1 class)."""
 
 
 def summarize(rows: Sequence[Row], methods: Sequence[str], metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -247,6 +259,81 @@ def summarize(rows: Sequence[Row], methods: Sequence[str], metrics: Sequence[str
             std = math.sqrt(sum((v - mean) ** 2 for v in vals) / n) if n else float("nan")
             out[m][k] = {"mean": mean, "std": std, "n": n, "undefined": len(given) - n}
     return out
+
+
+def pointing_protocol(rows: Sequence[Row], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The pointing game as the CAMERAS paper's Table 1 (after TorchRay / Zhang et al. 2016) reports it: per method,
+    :func:`cameras.metrics.pointing_accuracy` over the rows that carry a difficult flag (``--target label`` on
+    photos with several annotated classes) and a defined hit.
+
+    Per class, the accuracy is hits / trials over the (photo, class) rows of that class, on all rows ("All") and on
+    the rows of the "difficult" subset ("Diff", :func:`cameras.metrics.is_difficult`); the method's figure is the
+    mean of the per-class accuracies over the classes that have rows (Diff: over the classes that have difficult
+    rows; NaN without any). A row whose hit is undefined (a constant map) counts as neither hit nor miss; a
+    (photo, class) pair annotated only with VOC-difficult objects has no row (TorchRay skips it); a row without a
+    flag (a photo explained for its top-1 class because a box has no label) is left out. ``pointing_table.csv``
+    (:func:`pointing_table`) and the ``pointing_all`` / ``pointing_difficult`` of ``evaluate.json`` both come from
+    this one result.
+
+    Returns:
+        ``{method: {"pointing_all", "pointing_difficult", "pairs", "difficult_pairs", "per_class": {"class":
+        {"all", "difficult", "n_all", "n_difficult"}}}}``; a method without such rows is left out.
+    """
+    from ..metrics import pointing_accuracy
+
+    out: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        mine = [
+            r
+            for r in rows
+            if r.method == m and r.difficult is not None and math.isfinite(r.values.get("pointing", math.nan))
+        ]
+        if not mine:
+            continue
+        acc = pointing_accuracy(
+            [bool(r.values["pointing"]) for r in mine], [r.cls for r in mine], [bool(r.difficult) for r in mine]
+        )
+        out[m] = {
+            "pointing_all": acc["all"],
+            "pointing_difficult": acc["difficult"],
+            "pairs": acc["pairs"],
+            "difficult_pairs": acc["difficult_pairs"],
+            "per_class": {str(c): v for c, v in acc["per_class"].items()},
+        }
+    return out
+
+
+def pointing_table(
+    protocol: dict[str, dict[str, Any]], methods: Sequence[str], labels: Sequence[str]
+) -> list[list[Any]]:
+    """:func:`pointing_protocol` as the rows of ``pointing_table.csv``.
+
+    Returns:
+        rows ``[method, class, class_name, all, all_n, diff, diff_n]``: for each method first its ``mean`` row
+        (``all_n`` / ``diff_n``: the number of classes averaged; NaN and 0 for a method without a defined hit), then
+        one row per class in index order (``all_n`` / ``diff_n``: its rows).
+    """
+    out: list[list[Any]] = []
+    for m in methods:
+        p = protocol.get(m, {"pointing_all": math.nan, "pointing_difficult": math.nan, "per_class": {}})
+        per = sorted((int(c), v) for c, v in p["per_class"].items())
+        hard = sum(1 for _, v in per if v["n_difficult"])
+        out.append([m, "mean", "mean over classes", p["pointing_all"], len(per), p["pointing_difficult"], hard])
+        for c, v in per:
+            name = labels[c] if c < len(labels) else str(c)
+            out.append([m, c, name, v["all"], v["n_all"], v["difficult"], v["n_difficult"]])
+    return out
+
+
+def _protocol_table(protocol: dict[str, dict[str, Any]]) -> str:
+    lines = ["pointing game (mean over classes), Table 1 protocol (the mean of the per-class hit rates):"]
+    for m, p in protocol.items():
+        diff = p["pointing_difficult"]
+        diff_text = "—" if math.isnan(diff) else f"{diff:.3f}"
+        lines.append(
+            f"  {m}: All {p['pointing_all']:.3f} ({p['pairs']} pairs), Diff {diff_text} ({p['difficult_pairs']} pairs)"
+        )
+    return "\n".join(lines)
 
 
 def _with_contrastive(metrics: list[str]) -> list[str]:
@@ -310,52 +397,6 @@ def _check_boxes(fname: str, anns: Sequence[Any], size: tuple[int, int]) -> tupl
         else:
             kept.append(a)
     return kept, errors
-
-
-def pointing_table(rows: Sequence[Row], methods: Sequence[str], labels: Sequence[str]) -> list[list[Any]]:
-    """The pointing game as the CAMERAS paper's Table 1 (after TorchRay / Zhang et al. 2016) reports it.
-
-    Per method and class, the accuracy is hits / (hits + misses) over the (photo, class) rows of that class, on all
-    rows ("All") and on the rows of the "difficult" subset ("Diff"); the method's figure is the mean of the
-    per-class accuracies over the classes that have rows (undefined rows — a constant map — count as neither).
-
-    Returns:
-        rows ``[method, class, class_name, all, all_n, diff, diff_n]``: for each method first its ``mean`` row
-        (``all_n`` / ``diff_n``: the number of classes averaged), then one row per class in index order.
-    """
-    out: list[list[Any]] = []
-    for m in methods:
-        per_class: dict[int, tuple[list[float], list[float]]] = {}
-        for r in rows:
-            v = r.values.get("pointing", math.nan)
-            if r.method != m or not math.isfinite(v):
-                continue
-            everything, hard = per_class.setdefault(r.cls, ([], []))
-            everything.append(v)
-            if r.difficult:
-                hard.append(v)
-        body: list[list[Any]] = []
-        for c in sorted(per_class):
-            everything, hard = per_class[c]
-            name = labels[c] if c < len(labels) else str(c)
-            acc = sum(everything) / len(everything)
-            diff = sum(hard) / len(hard) if hard else math.nan
-            body.append([m, c, name, acc, len(everything), diff, len(hard)])
-        alls: list[float] = [b[3] for b in body]
-        diffs: list[float] = [b[5] for b in body if b[6]]
-        out.append(
-            [
-                m,
-                "mean",
-                "mean over classes",
-                sum(alls) / len(alls) if alls else math.nan,
-                len(alls),
-                sum(diffs) / len(diffs) if diffs else math.nan,
-                len(diffs),
-            ]
-        )
-        out.extend(body)
-    return out
 
 
 def _fmt(v: Any) -> Any:
@@ -445,6 +486,8 @@ class _Evaluator:
         labels: list[str],
         table: bool,
     ) -> None:
+        from ..metrics import black_baseline
+
         self.args = args
         self.dataset = dataset
         self.loaded = loaded
@@ -452,6 +495,7 @@ class _Evaluator:
         self.metrics = metric_names
         self.labels = labels
         self.table = table
+        self.black = black_baseline(loaded.preprocess.mean, loaded.preprocess.std).to(loaded.device)
 
     def _jobs(self, items: Sequence[Any], skipped: list[list[str]]) -> list[_Job]:
         import torch
@@ -522,7 +566,14 @@ class _Evaluator:
     ) -> list[tuple[tuple[int, int], dict[str, Any]]]:
         import torch
 
-        from ..metrics import confidence_change, discrimination, energy_in_box, insertion_deletion, pointing_game
+        from ..metrics import (
+            confidence_change,
+            discrimination,
+            energy_in_box,
+            insertion_deletion,
+            map_density,
+            pointing_game,
+        )
         from ..models import resize_map, scale_box
 
         args, metric_names = self.args, self.metrics
@@ -566,6 +617,22 @@ class _Evaluator:
                     for k in range(len(batch)):
                         values[k]["avg_drop"] = 100.0 * float(cc.drop[k])
                         values[k]["increase"] = 100.0 * float(cc.increase[k])
+                if "rho_pos" in metric_names or "rho_neg" in metric_names:
+                    shown = [k for k in range(len(batch)) if not bool(result.degenerate.reshape(-1)[k])]
+                    for k in range(len(batch)):  # a constant map explains nothing: no density
+                        values[k]["rho_pos"] = values[k]["rho_neg"] = math.nan
+                    if shown:
+                        density = map_density(
+                            self.loaded.model,
+                            x[shown],
+                            sal[shown].clamp(0, 1),
+                            targets[shown],
+                            baseline=self.black,
+                            batch_size=args.batch_size,
+                        )
+                        for n, k in enumerate(shown):
+                            values[k]["rho_pos"] = float(density.positive[n])
+                            values[k]["rho_neg"] = float(density.negative[n])
                 if "discrimination_contrastive" in metric_names:
                     self._contrastive(explainer, mname, batch, x, targets, values, skipped, frame, boxes)
             except (ValueError, RuntimeError, TypeError) as err:
@@ -849,6 +916,7 @@ def _merge(
             pass
         return 2
     summary = summarize(rows, methods, metric_names)
+    protocol = pointing_protocol(rows, methods) if table else {}
     report = {
         "model": loaded.name,
         "layer": layer,
@@ -859,8 +927,23 @@ def _merge(
         "gamma": args.gamma,
         "dataset": dataset.describe(),
         "metrics": {k: {"name": METRICS[k][0], "higher_is_better": METRICS[k][1]} for k in metric_names},
-        "summary": summary,
         "skipped": len(skipped),
+        "density_baseline": "black: the photo multiplied by the map (the paper's I ⊙ Ψ)",
+        "summary": {
+            m: {
+                **per,
+                **(
+                    {
+                        "pointing_all": protocol[m]["pointing_all"],
+                        "pointing_difficult": protocol[m]["pointing_difficult"],
+                    }
+                    if m in protocol
+                    else {}
+                ),
+            }
+            for m, per in summary.items()
+        },
+        "pointing_protocol": protocol,
         "rows": [
             {
                 "image": r.image,
@@ -887,7 +970,7 @@ def _merge(
                     r.name,
                     r.method,
                     *(f"{r.values[k]:.6g}" for k in metric_names),
-                    *([int(bool(r.difficult))] if table else []),
+                    *(["" if r.difficult is None else int(r.difficult)] if table else []),
                 ]
                 for r in rows
             ),
@@ -903,7 +986,7 @@ def _merge(
             ["method", "metric", "mean", "std", "n", "undefined", "higher_is_better"],
         )
         if table:
-            pt = pointing_table(rows, methods, labels)
+            pt = pointing_table(protocol, methods, labels)
             report["pointing_table"] = [
                 dict(zip(("method", "class", "class_name", "all", "all_n", "diff", "diff_n"), r)) for r in pt
             ]
@@ -923,10 +1006,7 @@ def _merge(
         _error(f"cannot write to {out.path}: {err}")
         return 1
     print(_table(summary, metric_names))
-    if table:
-        print("pointing game (mean over classes):")
-        for r in pointing_table(rows, methods, labels):
-            if r[1] == "mean":
-                print(f"  {r[0]}: All {r[3]:.3f} ({r[4]} classes), Diff {r[5]:.3f} ({r[6]} classes)")
+    if protocol:
+        print(_protocol_table(protocol))
     print(f"{len(rows)} row(s), {len(skipped)} skipped; wrote {', '.join(written)} to {out.path}/")
     return 1 if skipped else 0

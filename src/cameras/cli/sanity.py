@@ -1,9 +1,15 @@
-"""``cameras sanity``: the model-parameter randomisation test (Adebayo et al. 2018) on one photo.
+"""``cameras sanity``: sanity checks of saliency methods on one photo.
 
-Re-initialises the model block by block from the logits downwards (on a copy), recomputes each method's map after
-every step, and writes to ``--out``: ``sanity_curves.png`` (similarity vs randomisation depth, one line per
-method), ``sanity_strip.png`` (the maps after each step, on the photo's frame) and ``sanity.json`` (the numbers).
-A method that depends on what the model learned loses similarity as layers are randomised.
+``--test randomization`` (default): the model-parameter randomisation test (Adebayo et al. 2018). Re-initialises the
+model block by block from the logits downwards (on a copy), recomputes each method's map after every step, and
+writes to ``--out``: ``sanity_curves.png`` (similarity vs randomisation depth, one line per method),
+``sanity_strip.png`` (the maps after each step, on the photo's frame) and ``sanity.json`` (the numbers). A method
+that depends on what the model learned loses similarity as layers are randomised.
+
+``--test adversarial``: the adversarial sanity test, our reconstruction of Sec. 6.1 of the CAMERAS paper
+(:func:`cameras.sanity.adversarial_sanity`): the rank correlation, over a grid of ``--patch`` cells, between each
+method's map and the logit drop an L∞ PGD perturbation (``--eps`` in 0–255 pixel units) causes in each cell alone,
+for the trained model and for a fully re-initialised copy. Writes ``adversarial.png`` and ``adversarial.json``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "run_adversarial"]
 
 from .common import (
     ListOption,
@@ -29,6 +35,7 @@ from .common import (
 )
 from .options import (
     add_output_option,
+    float_range,
     int_range,
     nonempty,
     resolutions_option,
@@ -40,11 +47,13 @@ from .options import (
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
         "sanity",
-        help="cascading model-parameter randomisation test: similarity curves, map strip and JSON",
+        help="sanity checks: cascading model-parameter randomisation, or the adversarial sanity test",
         description=(
-            "Model-parameter randomisation test (Adebayo et al., NeurIPS 2018) on one photo (a file or a bundled "
-            "photo name: chelsea, coffee, rocket, motorcycle): writes sanity_curves.png, sanity_strip.png and "
-            "sanity.json to --out."
+            "On one photo (a file or a bundled photo name: chelsea, coffee, rocket, motorcycle). --test "
+            "randomization (default): model-parameter randomisation test (Adebayo et al., NeurIPS 2018); writes "
+            "sanity_curves.png, sanity_strip.png and sanity.json to --out. --test adversarial: the adversarial "
+            "sanity test (our reconstruction of CAMERAS Sec. 6.1) on the trained model and a fully re-initialised "
+            "copy; writes adversarial.png and adversarial.json."
         ),
     )
     p.add_argument("image", metavar="IMAGE", help="photo to explain: a file or a bundled photo name")
@@ -86,6 +95,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="BatchNorm running stats of randomised blocks (default: re-estimated on the photo)",
     )
     p.add_argument("--seed", type=int_range(0, 2**63 - 1), default=0, help="base random seed (default 0)")
+    p.add_argument(
+        "--test",
+        choices=("randomization", "adversarial"),
+        default="randomization",
+        help="randomization (default) or adversarial",
+    )
+    g = p.add_argument_group("--test adversarial")
+    g.add_argument("--patch", type=int_range(1), default=8, help="cell side in pixels (default 8; 1 = pixel by pixel)")
+    g.add_argument(
+        "--eps",
+        type=float_range(0, 255, lo_open=True),
+        default=8.0,
+        help="L∞ budget of the PGD in 0–255 pixel units, in (0, 255] (default 8)",
+    )
+    g.add_argument("--attack-steps", type=int_range(1, 100000), default=10, help="PGD steps (default 10)")
+    g.add_argument(
+        "--batch-size", type=int_range(1, 65536), default=64, help="cell-masked images per forward pass (default 64)"
+    )
     add_output_option(p, "cameras_sanity")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -146,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         prepared = prepare(loaded, item, square=args.square, limits=limits, scales=scales)
         x = prepared.tensor
+        if args.test == "adversarial":
+            return run_adversarial(args, loaded, factories, prepared, x)
         blocks = list(args.blocks) if args.blocks else default_blocks(loaded.model, x)
         if args.max_steps is not None:
             blocks = blocks[: args.max_steps]
@@ -216,4 +245,81 @@ def run(args: argparse.Namespace) -> int:
     for r in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
     print(f"wrote sanity_curves.png, sanity_strip.png, sanity.json to {out.path}/")
+    return 0
+
+
+def run_adversarial(
+    args: argparse.Namespace, loaded: Any, factories: dict[str, Callable[[Any], Any]], prepared: Any, x: Any
+) -> int:
+    """``cameras sanity IMAGE --test adversarial``: the adversarial sanity test on the trained model and a fully
+    re-initialised copy, for every method; ``adversarial.png``, ``adversarial.json`` and a table."""
+    import torch
+
+    from .. import models
+    from ..sanity import adversarial_effect, adversarial_sanity, plot_adversarial_sanity, randomized_copy
+
+    prep = loaded.preprocess
+    lo = prep.normalize(torch.zeros(3, 1, 1)).flatten()
+    hi = prep.normalize(torch.ones(3, 1, 1)).flatten()
+    x = torch.minimum(torch.maximum(x, lo.view(1, 3, 1, 1).to(x)), hi.view(1, 3, 1, 1).to(x))
+    eps = args.eps / 255 / max(prep.std)  # the pixel budget holds in every channel
+    try:
+        targets = None if args.cls is None else [models.class_index(args.cls)]
+        variants = {"trained": loaded.model, "randomized": randomized_copy(loaded.model, x, seed=args.seed)}
+        results: dict[str, dict[str, Any]] = {}
+        for variant, model in variants.items():
+            effect = adversarial_effect(
+                model, x, targets, patch=args.patch, eps=eps, steps=args.attack_steps, bounds=(lo.tolist(),
+                hi.tolist()), batch_size=args.batch_size, progress=not args.no_progress,
+            )  # fmt: skip
+            results[variant] = {
+                name: adversarial_sanity(model, factory, x, effect.targets, effect=effect, eps=eps)
+                for name, factory in factories.items()
+            }
+    except (ValueError, TypeError, RuntimeError) as err:
+        _error(str(err))
+        return 2
+    first = results["trained"][next(iter(factories))].effect
+    cls_id = int(first.targets[0])
+    labels = list(loaded.labels)
+    warnings = [
+        f"{v}:{m}: the map is degenerate (constant): its correlations are undefined"
+        for v, per in results.items()
+        for m, r in per.items()
+        if math.isnan(float(r.spearman[0]))
+    ]
+    for w in warnings:
+        print_warning("sanity", w)
+    report = {
+        "test": "adversarial",
+        "definition": "our reconstruction of CAMERAS Sec. 6.1 (cameras.sanity.adversarial_sanity)",
+        "image": str(args.image),
+        "model": loaded.name,
+        "layer": args.layer or loaded.layer,
+        "class_index": cls_id,
+        "class_name": labels[cls_id] if cls_id < len(labels) else str(cls_id),
+        "patch": args.patch,
+        "eps_pixels": args.eps,
+        "attack_steps": args.attack_steps,
+        "seed": args.seed,
+        "warnings": warnings,
+        "results": {v: {m: r.to_dict() for m, r in per.items()} for v, per in results.items()},
+    }
+    out = args.out
+    try:
+        figure = plot_adversarial_sanity(results, image=prep.denormalize(x[0]) / 255.0)
+        out.write_figure("adversarial.png", figure, dpi=120)
+        out.write_json("adversarial.json", report)
+    except OSError as err:
+        _error(f"cannot write to {out.path}: {err}")
+        return 1
+    header = ["method", *(f"{v}:{k}" for v in results for k in ("spearman", "top10"))]
+    rows = [
+        [m, *(_cell(float(getattr(results[v][m], k)[0]), 0) for v in results for k in ("spearman", "top_overlap"))]
+        for m in factories
+    ]
+    widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
+    for r in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    print(f"wrote adversarial.png, adversarial.json to {out.path}/")
     return 0

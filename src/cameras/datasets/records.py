@@ -8,8 +8,6 @@ that is listed but absent or unreadable is found when the run decodes it, and re
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -115,36 +113,29 @@ class DataSet:
 
 def box_area(boxes: Sequence[tuple[float, float, float, float]], size: tuple[int, int]) -> int:
     """Pixels of a (H, W) photo covered by the union of half-open boxes (pixel (x, y) inside when
-    ``x0 <= x < x1`` and ``y0 <= y < y1``), by a sweep over the integer columns.
+    ``x0 <= x < x1`` and ``y0 <= y < y1``): the rasterisation of :func:`cameras.metrics.boxes_to_mask`.
 
     Example:
         >>> box_area([(0, 0, 4, 4), (2, 2, 6, 6)], (10, 10))
         28
     """
-    h, w = size
-    spans = [
-        (max(0, math.ceil(x0)), min(w, math.ceil(x1)), max(0, math.ceil(y0)), min(h, math.ceil(y1)))
-        for x0, y0, x1, y1 in boxes
-    ]
-    spans = [s for s in spans if s[0] < s[1] and s[2] < s[3]]
-    cuts = sorted({c for s in spans for c in (s[0], s[1])})
-    total = 0
-    for a, b in itertools.pairwise(cuts):
-        rows = sorted((s[2], s[3]) for s in spans if s[0] <= a and s[1] >= b)
-        covered, end = 0, -1
-        for lo, hi in rows:
-            lo = max(lo, end)
-            if hi > lo:
-                covered += hi - lo
-                end = hi
-        total += covered * (b - a)
-    return total
+    from ..metrics import boxes_to_mask
+
+    return int(boxes_to_mask([_rows(boxes)], size).sum())
+
+
+def _rows(boxes: Sequence[tuple[float, float, float, float]]) -> Any:
+    """The boxes as a (K, 4) float64 tensor (float64: a COCO coordinate keeps its value)."""
+    import torch
+
+    return torch.tensor([list(b) for b in boxes], dtype=torch.float64).reshape(-1, 4)
 
 
 def ebp_difficult(record: Record, cls: int, size: tuple[int, int]) -> bool:
     """Whether (photo, class) belongs to the pointing game's "difficult" subset of Zhang et al. (Excitation
-    Backprop, ECCV 2016, Sec. 4.1): the class's objects cover less than a quarter of the photo (the union of its
-    boxes) *and* the photo shows at least one other annotated class.
+    Backprop, ECCV 2016): :func:`cameras.metrics.is_difficult` (the one definition: the class's objects cover less
+    than a quarter of the photo, the union of its boxes, *and* the photo shows at least one other annotated class)
+    on a record's boxes, every object of the record counting for the classes of the photo.
 
     TorchRay ships these flags precomputed for VOC07 test and COCO14 val; here they follow from the definition on
     the record's own boxes and the decoded photo's size.
@@ -155,8 +146,7 @@ def ebp_difficult(record: Record, cls: int, size: tuple[int, int]) -> bool:
         >>> ebp_difficult(r, 0, (100, 100)), ebp_difficult(r, 1, (100, 100))
         (True, False)
     """
-    others = any(a.label is not None and a.label != cls for a in record.objects)
-    if not others:
-        return False
-    area = box_area([a.box for a in record.objects if a.label == cls], size)
-    return 4 * area < size[0] * size[1]
+    from ..metrics import is_difficult
+
+    classes = {a.label for a in record.objects if a.label is not None} | {cls}
+    return is_difficult(_rows([a.box for a in record.objects if a.label == cls]), size, len(classes))

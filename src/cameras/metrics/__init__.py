@@ -1,5 +1,6 @@
-"""Metrics for saliency maps: localisation (pointing game, energy in box, discrimination between annotated classes)
-and faithfulness (insertion/deletion, confidence change), plus bounding-box I/O.
+"""Metrics for saliency maps: localisation (pointing game, energy in box, the data-set pointing protocol with its
+"difficult" split, discrimination between annotated classes), faithfulness (insertion/deletion, confidence change,
+positive/negative map density), plus bounding-box I/O.
 
 Conventions: ``saliency`` is (B, H, W); ``boxes`` is a list of B float tensors (K_i, 4) with half-open rows
 ``(x0, y0, x1, y1)`` in the map's pixels (pixel (x, y) inside when x0 <= x < x1 and y0 <= y < y1); several boxes
@@ -23,15 +24,19 @@ from .boxes import (
     load_voc_xml,
     save_boxes_json,
 )
+from .density import MapDensity, black_baseline, map_density
 from .discrimination import discrimination
 from .faithfulness import Baseline, ConfidenceChange, InsertionDeletion, confidence_change, insertion_deletion
 from .localization import boxes_to_mask, energy_in_box, pointing_game
+from .pointing import is_difficult, pointing_accuracy
 
 __all__ = [
     "Annotation",
     "Baseline",
     "ConfidenceChange",
     "InsertionDeletion",
+    "MapDensity",
+    "black_baseline",
     "boxes_tensor",
     "boxes_to_input",
     "boxes_to_mask",
@@ -39,9 +44,12 @@ __all__ = [
     "discrimination",
     "energy_in_box",
     "insertion_deletion",
+    "is_difficult",
     "load_boxes",
     "load_boxes_json",
     "load_voc_xml",
+    "map_density",
+    "pointing_accuracy",
     "pointing_game",
     "save_boxes_json",
 ]

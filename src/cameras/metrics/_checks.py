@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["check_boxes", "check_images_and_maps", "check_saliency", "check_targets"]
+__all__ = ["check_boxes", "check_images_and_maps", "check_saliency", "check_targets", "check_unit_maps"]
 
 
 def check_saliency(saliency: Any, name: str = "saliency") -> Tensor:
@@ -116,3 +116,13 @@ def check_targets(targets: Any, batch: int, device: torch.device) -> Tensor:
     if bool((t < 0).any()):
         raise ValueError(f"Target classes must be non-negative, got {int(t.min())}.")
     return t.to(device)
+
+
+def check_unit_maps(saliency: Tensor, name: str = "saliency") -> Tensor:
+    """Raise a ValueError naming ``name`` when a value of the maps lies outside [0, 1]; return them unchanged."""
+    if bool((saliency < 0).any()) or bool((saliency > 1).any()):
+        raise ValueError(
+            f"{name} must be in [0, 1] (got values in [{float(saliency.min()):.3g}, {float(saliency.max()):.3g}]);"
+            " min-max normalise each map first."
+        )
+    return saliency

@@ -26,7 +26,7 @@ from ..engine.normalize import constant_maps
 from ..engine.state import ModelState
 from ..engine.tap import extract_logits
 from ..methods.base import model_device_dtype
-from ._checks import check_images_and_maps, check_targets
+from ._checks import check_images_and_maps, check_targets, check_unit_maps
 
 __all__ = ["Baseline", "ConfidenceChange", "InsertionDeletion", "confidence_change", "insertion_deletion"]
 
@@ -243,6 +243,26 @@ def insertion_deletion(
     )
 
 
+def masking_inputs(
+    model: nn.Module, images: Tensor, saliency: Tensor, targets: int | list[int] | Tensor, baseline: Baseline
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Validated inputs of the metrics that show the map-weighted image ``baseline + Ψ·(images − baseline)``:
+    ``(x, base, psi, t)`` on the model's device and dtype, with ``x`` and ``base`` (B, C, H, W), ``psi`` the maps
+    (B, 1, H, W) in [0, 1] and ``t`` the (B,) int64 targets.
+
+    Raises:
+        TypeError, ValueError: not a model, maps outside [0, 1] or of another shape, bad targets or baseline.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    images, saliency = check_images_and_maps(images, saliency)
+    check_unit_maps(saliency)
+    device, dtype = model_device_dtype(model)
+    t = check_targets(targets, images.shape[0], device)
+    x = images.to(device=device, dtype=dtype)
+    return x, _make_baseline(baseline, x), saliency.to(device=device, dtype=dtype)[:, None], t
+
+
 def confidence_change(
     model: nn.Module,
     images: Tensor,
@@ -289,21 +309,10 @@ def confidence_change(
         >>> out.drop.abs().max() < 1e-6  # a map of ones shows the whole image: nothing changes
         tensor(True)
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    images, saliency = check_images_and_maps(images, saliency)
-    if bool((saliency < 0).any()) or bool((saliency > 1).any()):
-        raise ValueError(
-            f"saliency must be in [0, 1] (got values in [{float(saliency.min()):.3g}, {float(saliency.max()):.3g}]);"
-            " min-max normalise each map first."
-        )
+    x, base, psi, t = masking_inputs(model, images, saliency, targets, baseline)
     batch_size = _check_int("batch_size", batch_size, 1)
-    device, dtype = model_device_dtype(model)
-    b = images.shape[0]
-    t = check_targets(targets, b, device)
-    x = images.to(device=device, dtype=dtype)
-    base = _make_baseline(baseline, x)
-    explained_images = base + saliency.to(device=device, dtype=dtype)[:, None] * (x - base)
+    device, b = x.device, x.shape[0]
+    explained_images = base + psi * (x - base)
 
     def run() -> Tensor:
         probs = torch.empty(2, b, device=device)

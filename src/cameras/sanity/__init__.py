@@ -1,4 +1,5 @@
-"""Sanity checks for saliency methods: the model-parameter randomisation test (Adebayo et al. 2018).
+"""Sanity checks for saliency methods: the model-parameter randomisation test (Adebayo et al. 2018) and the
+adversarial sanity test (our reconstruction of Sec. 6.1 of the CAMERAS paper).
 
 >>> import torch, torchvision, cameras.sanity as S
 >>> net = torchvision.models.resnet18().eval()
@@ -9,6 +10,14 @@
 
 from __future__ import annotations
 
+from .adversarial import (
+    AdversarialEffect,
+    AdversarialSanity,
+    adversarial_effect,
+    adversarial_sanity,
+    cell_means,
+    plot_adversarial_sanity,
+)
 from .plots import plot_similarity, plot_strip
 from .randomization import (
     BnStats,
@@ -17,22 +26,30 @@ from .randomization import (
     Variant,
     cascading_randomization,
     default_blocks,
+    randomized_copy,
     reinitialize,
 )
 from .similarity import METRICS, compare_maps, hog_similarity, spearman, ssim
 
 __all__ = [
     "METRICS",
+    "AdversarialEffect",
+    "AdversarialSanity",
     "BnStats",
     "MethodSpec",
     "SanityResult",
     "Variant",
+    "adversarial_effect",
+    "adversarial_sanity",
     "cascading_randomization",
+    "cell_means",
     "compare_maps",
     "default_blocks",
     "hog_similarity",
+    "plot_adversarial_sanity",
     "plot_similarity",
     "plot_strip",
+    "randomized_copy",
     "reinitialize",
     "spearman",
     "ssim",

@@ -49,6 +49,7 @@ __all__ = [
     "Variant",
     "cascading_randomization",
     "default_blocks",
+    "randomized_copy",
     "reinitialize",
 ]
 
@@ -465,3 +466,60 @@ def cascading_randomization(
         seed=seed,
         bn_stats=bn_stats,
     )
+
+
+def randomized_copy(
+    model: nn.Module,
+    images: Tensor | None = None,
+    *,
+    seed: int = 0,
+    blocks: Sequence[str] | None = None,
+    bn_stats: BnStats = "recalibrate",
+) -> nn.Module:
+    """A deep copy of ``model`` with every block re-initialised: the last state of the cascading test.
+
+    Block i of ``blocks`` (default :func:`default_blocks`, from the logits down) is re-initialised with
+    :func:`reinitialize` under ``seed + i`` (i from 1), as step i of :func:`cascading_randomization`; BatchNorm
+    running statistics are then re-estimated from ``images`` (``"recalibrate"``, needs ``images``), reset to mean 0
+    and variance 1 (``"reset"``) or kept (``"keep"``).
+
+    Args:
+        model: the network; never modified.
+        images: (B, C, H, W) images normalised for the model (for the execution order and the recalibration).
+        seed: base seed.
+        blocks: dotted names of the blocks to randomise.
+        bn_stats: ``"recalibrate"``, ``"reset"`` or ``"keep"``.
+
+    Returns:
+        the randomised copy, in eval mode.
+
+    Example:
+        >>> import torch, torchvision
+        >>> net = torchvision.models.resnet18().eval()
+        >>> rnd = randomized_copy(net, torch.randn(2, 3, 32, 32))
+        >>> bool((rnd.fc.weight != net.fc.weight).any()), net.training
+        (True, False)
+    """
+    if bn_stats not in ("recalibrate", "reset", "keep"):
+        raise ValueError(f"bn_stats must be 'recalibrate', 'reset' or 'keep', got {bn_stats!r}.")
+    if bn_stats == "recalibrate" and images is None:
+        raise ValueError("bn_stats='recalibrate' needs images to re-estimate the BatchNorm statistics.")
+    work = copy.deepcopy(model).eval()
+    device, dtype = model_device_dtype(work)
+    x = None if images is None else validate_images(images).to(device=device, dtype=dtype)
+    names = default_blocks(work, x) if blocks is None else list(blocks)
+    known = dict(work.named_modules())
+    unknown = [b for b in names if b not in known or b == ""]
+    if unknown:
+        raise ValueError(f"Unknown block name(s) {unknown}; use names from model.named_modules().")
+    bns: list[_BatchNorm] = []
+    for step, block in enumerate(names, start=1):
+        module = work.get_submodule(block)
+        saved = {k: v.clone() for k, v in module.state_dict().items() if "running_" in k}
+        reinitialize(module, seed + step)  # BatchNorm's reset_parameters also resets its statistics
+        if bn_stats == "keep":
+            module.load_state_dict(saved, strict=False)
+        bns.extend(_batchnorms(module))
+    if bn_stats == "recalibrate" and bns and x is not None:
+        _recalibrate(work, bns, x)
+    return work
