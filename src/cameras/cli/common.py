@@ -148,16 +148,23 @@ def model_spec(name: str | None, command: str, device: str | None = None) -> Nat
     return NativeSpec(given, spec.input_size)
 
 
-def load_model(args: argparse.Namespace, command: str, name: str | None = None) -> LoadedModel | None:
-    """The model named by ``name`` or ``--model`` (default: the bundled one) with ``--weights`` on ``--device``; on
-    failure one error line (:func:`print_error`) and ``None``."""
+def load_model(
+    args: argparse.Namespace, command: str, name: str | None = None, device: Any = None
+) -> LoadedModel | None:
+    """The model named by ``name`` or ``--model`` (default: the bundled one) with ``--weights`` (and
+    ``--num-classes``, where the command has it) on ``device`` (default ``--device``); on failure one error line
+    (:func:`print_error`) and ``None``."""
     import torch
 
     from .. import models
 
     try:
-        device = torch.device(args.device)
-        return models.load(name or getattr(args, "model", None) or models.DEFAULT_MODEL, args.weights, device)
+        where = torch.device(args.device if device is None else device)
+        extra: dict[str, Any] = {}
+        if getattr(args, "num_classes", None) is not None:
+            extra["num_classes"] = args.num_classes
+        given = name or getattr(args, "model", None) or models.DEFAULT_MODEL
+        return models.load(given, args.weights, where, **extra)
     except (ValueError, RuntimeError, ImportError, OSError, KeyError, AssertionError) as err:
         text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         print_error(command, text.splitlines()[0] if text else type(err).__name__)

@@ -108,17 +108,27 @@ def _now() -> str:
 
 
 def _record(args: argparse.Namespace, *, status: str, code: int, started: str, argv: Sequence[str] | None) -> bool:
-    """Write ``run.json`` into the command's output folder when the command wrote anything there; whether the
-    folder holds files of this run."""
+    """Write ``run.json`` into the command's output folder when the command wrote anything there (or wrote a
+    ``"running"`` record first: it sets ``args.run_extra``, the extra fields of its record); whether the folder holds
+    files of this run. Under torchrun only rank 0 writes it (and returns ``True``): the other ranks share rank 0's
+    folder and wrote only their shards."""
     from ..io import OutputDir
     from ..io.runinfo import write_run_record
+    from ..runs.distributed import current_rank
 
     out = getattr(args, "out", None)
-    if not isinstance(out, OutputDir) or not out.written:
+    extra = getattr(args, "run_extra", None)
+    if not isinstance(out, OutputDir) or not (out.written or extra is not None) or current_rank() != 0:
         return False
     try:
         write_run_record(
-            out, args, status=status, exit_code=code, started=started, argv=sys.argv[1:] if argv is None else argv
+            out,
+            args,
+            status=status,
+            exit_code=code,
+            started=started,
+            argv=sys.argv[1:] if argv is None else argv,
+            extra=extra,
         )
     except OSError as err:
         print_error(str(args.command), f"cannot write {out.path / 'run.json'}: {err}")
@@ -135,7 +145,9 @@ def _report(args: argparse.Namespace) -> None:
     out = getattr(args, "out", None)
     if getattr(args, "no_report", False) or not isinstance(out, OutputDir):
         return
-    if os.environ.get("RANK", "0").strip() not in ("", "0"):
+    from ..runs.distributed import current_rank
+
+    if current_rank() != 0:
         return
     from ..report import write_report
 

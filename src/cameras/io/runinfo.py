@@ -11,11 +11,14 @@ data-set run compares its configuration with. Its fields (schema 1):
 ``exit_code``  the command's exit code (``null`` while running)
 ``config``     every parsed option, as JSON (paths as strings, ``--out`` left out)
 ``argv``       the command line after ``cameras``
-``outputs``    the files the command wrote, relative to the folder, in order
+``outputs``    the files the command wrote, relative to the folder (``maps/index.csv``), in order
 ``versions``   ``cameras``, ``torch``, ``python``
 ``started`` /  ISO 8601 UTC times; ``seconds`` the wall time
 ``finished``
 ============== =================================================================================================
+
+A command adds its own top-level fields with ``extra`` (``cameras evaluate``: ``image_root``, ``dataset``,
+``world_size``); :func:`cameras.cli.main.main` passes ``args.run_extra`` (a dict the command sets) as ``extra``.
 
 Example:
     >>> import argparse, tempfile
@@ -46,7 +49,7 @@ __all__ = ["RUN_FILE", "RunRecordError", "read_run_record", "run_config", "write
 
 RUN_FILE = "run.json"
 SCHEMA = 1
-_SKIP = frozenset({"func", "command", "out"})
+_SKIP = frozenset({"func", "command", "out", "run_extra"})
 
 
 class RunRecordError(ValueError):
@@ -102,7 +105,7 @@ def write_run_record(
     start = started or finished
     seconds = (_dt.datetime.fromisoformat(finished) - _dt.datetime.fromisoformat(start)).total_seconds()
     run_path = out.file(RUN_FILE)
-    outputs = [p.name for p in out.written if p != run_path]
+    outputs = [_relative(p, out.path) for p in out.written if p != run_path]
     record: dict[str, Any] = {
         "schema": SCHEMA,
         "command": str(getattr(args, "command", "") or ""),
@@ -123,6 +126,13 @@ def write_run_record(
     path = out.write_json(RUN_FILE, record)
     out.written.remove(path)  # the record lists the outputs; it is not one of them
     return path
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return path.name
 
 
 def read_run_record(folder: PathLike) -> dict[str, Any] | None:

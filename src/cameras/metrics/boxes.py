@@ -49,11 +49,14 @@ class Annotation:
         box: ``(x0, y0, x1, y1)`` in the original image's pixels, half-open.
         label: class index (e.g. ImageNet's 0..999) or ``None`` when only a name is known.
         name: class name as written in the file (VOC ``<name>``, JSON ``"name"``), or ``None``.
+        difficult: the object is marked difficult (VOC ``<difficult>1</difficult>``): the pointing game of
+            TorchRay skips a (photo, class) pair whose objects are all difficult.
     """
 
     box: Box
     label: int | None = None
     name: str | None = None
+    difficult: bool = False
 
 
 def _box(value: Any, where: str) -> Box:
@@ -156,7 +159,7 @@ def load_voc_xml(
         >>> _ = open(p, "w").write("<annotation><filename>a.jpg</filename><object><name>cat</name><bndbox>"
         ...     "<xmin>1</xmin><ymin>1</ymin><xmax>10</xmax><ymax>20</ymax></bndbox></object></annotation>")
         >>> load_voc_xml(p, {"cat": 281})
-        ('a.jpg', [Annotation(box=(0.0, 0.0, 10.0, 20.0), label=281, name='cat')])
+        ('a.jpg', [Annotation(box=(0.0, 0.0, 10.0, 20.0), label=281, name='cat', difficult=False)])
     """
     p = Path(path)
     try:
@@ -181,7 +184,8 @@ def load_voc_xml(
                 label = int(class_index[name])
             elif name.isdigit():
                 label = int(name)
-        anns.append(Annotation(_box([xmin - 1, ymin - 1, xmax, ymax], where), label, name))
+        difficult = (obj.findtext("difficult") or "0").strip() not in ("", "0")
+        anns.append(Annotation(_box([xmin - 1, ymin - 1, xmax, ymax], where), label, name, difficult))
     return fname, anns
 
 

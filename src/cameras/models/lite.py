@@ -125,13 +125,14 @@ def lite_weights_path(name: str) -> str:
     return path
 
 
-def build_lite(name: str, state_dict: dict[str, Any] | None) -> EfficientNetLite:
+def build_lite(name: str, state_dict: dict[str, Any] | None, num_classes: int = 1000) -> EfficientNetLite:
     """Build a Lite variant with run-time "same" padding and load a state_dict into it.
 
     Args:
         name: ``"efficientnet_lite0"``, ``"efficientnet_lite1"`` or ``"efficientnet_lite2"``.
         state_dict: weights in the package's key names (``_conv_stem.weight`` …) or in the wrapper's
             (``stem.conv.weight`` …); ``None`` keeps the random initialisation.
+        num_classes: outputs of the classifier (1000 for ImageNet; e.g. 20 for a VOC head).
 
     Returns:
         :class:`EfficientNetLite` in eval mode on the CPU.
@@ -144,6 +145,8 @@ def build_lite(name: str, state_dict: dict[str, Any] | None) -> EfficientNetLite
     if name not in LITE_SIZES:
         raise ValueError(f"Unknown Lite variant {name!r}; expected one of {sorted(LITE_SIZES)}.")
     net = EfficientNet.from_name(name.replace("_", "-"), image_size=None)
+    if num_classes != 1000:
+        net._fc = nn.Linear(net._fc.in_features, num_classes)
     wrapper = EfficientNetLite(net)
     if state_dict is not None:
         target: nn.Module = net if any(k.startswith("_conv_stem.") for k in state_dict) else wrapper

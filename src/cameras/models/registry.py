@@ -63,6 +63,7 @@ __all__ = [
     "Prediction",
     "WeightsUnavailableError",
     "available",
+    "checkpoint_classes",
     "info",
     "load",
     "read_checkpoint",
@@ -217,6 +218,7 @@ def load(
     device: torch.device | str = "cpu",
     *,
     build_kwargs: Mapping[str, Any] | None = None,
+    num_classes: int | None = None,
 ) -> LoadedModel:
     """Build a registered classifier with its weights, default layer, preprocessing and labels.
 
@@ -241,6 +243,10 @@ def load(
         device: where to put the model.
         build_kwargs: extra keyword arguments for ``timm.create_model`` (``timm:`` models only), e.g.
             ``{"num_classes": 37}`` or ``{"depth": 6}``.
+        num_classes: the number of outputs of the classifier head (e.g. 20 for a VOC or 80 for a COCO multi-label
+            head); ``None``: read it from the checkpoint's last layer (``weights=PATH``), else 1000. Needs a
+            checkpoint (or ``weights=None``) when it is not 1000; the labels are then ``"class 0"`` … (the data
+            set names them).
 
     Returns:
         :class:`LoadedModel` with the model in eval mode.
@@ -258,16 +264,26 @@ def load(
         >>> m.model(m.prepare(torch.zeros(224, 300, 3, dtype=torch.uint8).numpy()).tensor).shape
         torch.Size([1, 1000])
     """
+    bad_count = isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
+    if num_classes is not None and bad_count:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
+    if num_classes not in (None, 1000) and _weights_kind(weights) == "default":
+        raise ValueError(
+            f"num_classes={num_classes} needs a checkpoint with a {num_classes}-class head (--weights PATH): the "
+            "pretrained weights have 1000 classes."
+        )
     if isinstance(name, str) and name.strip().lower().startswith("timm:"):
+        if num_classes is not None:
+            build_kwargs = {**(build_kwargs or {}), "num_classes": num_classes}
         return _load_timm(name.strip()[len("timm:") :], weights, device, build_kwargs)
     if build_kwargs:
         raise ValueError("build_kwargs applies to timm: models only.")
     key = _canonical(name)
     spec = _SPECS[key]
     if spec.family == "lite":
-        model, loaded_weights = _load_lite(key, weights)
+        model, loaded_weights = _load_lite(key, weights, num_classes)
     else:
-        model, loaded_weights = _load_torchvision(key, weights)
+        model, loaded_weights = _load_torchvision(key, weights, num_classes)
     if spec.layer not in dict(model.named_modules()):  # pragma: no cover - guarded by the tests
         raise RuntimeError(f"Internal error: default layer {spec.layer!r} missing from {key}.")
     model = model.to(device).eval()
@@ -277,9 +293,35 @@ def load(
         model=model,
         layer=spec.layer,
         preprocess=Preprocess(size=spec.input_size, mean=spec.mean, std=spec.std),
-        labels=imagenet_labels(),
+        labels=imagenet_labels() if _outputs(model) == 1000 else [f"class {i}" for i in range(_outputs(model))],
         weights=loaded_weights,
     )
+
+
+def _outputs(model: nn.Module) -> int:
+    """Outputs of the model's last linear layer (its class count)."""
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return int(last[-1].out_features) if last else 1000
+
+
+def checkpoint_classes(state: Mapping[str, Tensor]) -> int | None:
+    """The class count of a state_dict's classifier head: the rows of its last 2-D ``*.weight`` (the final linear
+    layer of the torchvision and EfficientNet-Lite architectures); ``None`` when it has none.
+
+    Example:
+        >>> import torch
+        >>> checkpoint_classes({"conv.weight": torch.zeros(8, 3, 3, 3), "fc.weight": torch.zeros(20, 8)})
+        20
+    """
+    heads = [v for k, v in state.items() if k.endswith(".weight") and v.dim() == 2]
+    return int(heads[-1].shape[0]) if heads else None
+
+
+def _head_size(state: Mapping[str, Tensor] | None, num_classes: int | None, path: str | None) -> int | None:
+    found = checkpoint_classes(state) if state is not None else None
+    if num_classes is not None and found is not None and found != num_classes:
+        raise ValueError(f"The checkpoint {path!r} has a {found}-class head, not the {num_classes} classes asked for.")
+    return num_classes if num_classes is not None else found
 
 
 def _load_timm(
@@ -398,10 +440,10 @@ def _offline_message(name: str, err: BaseException) -> str:
     )
 
 
-def _load_lite(name: str, weights: Weights) -> tuple[nn.Module, str | None]:
+def _load_lite(name: str, weights: Weights, num_classes: int | None = None) -> tuple[nn.Module, str | None]:
     kind = _weights_kind(weights)
     if kind == "none":
-        return build_lite(name, None), None
+        return build_lite(name, None, num_classes=num_classes or 1000), None
     if kind == "default":
         try:
             path = lite_weights_path(name)
@@ -410,13 +452,14 @@ def _load_lite(name: str, weights: Weights) -> tuple[nn.Module, str | None]:
         return build_lite(name, read_checkpoint(path)), path
     assert weights is not None
     path = os.fspath(weights)
-    return build_lite(name, read_checkpoint(path)), path
+    state = read_checkpoint(path)
+    return build_lite(name, state, num_classes=_head_size(state, num_classes, path) or 1000), path
 
 
 _DOWNLOAD_ERRORS = (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError)
 
 
-def _load_torchvision(name: str, weights: Weights) -> tuple[nn.Module, str | None]:
+def _load_torchvision(name: str, weights: Weights, num_classes: int | None = None) -> tuple[nn.Module, str | None]:
     import torchvision.models as tvm
 
     builder = tvm.get_model_builder(name)
@@ -447,6 +490,9 @@ def _load_torchvision(name: str, weights: Weights) -> tuple[nn.Module, str | Non
         # as torchvision builds it for its pretrained weights: ImageNet-normalised input converted internally
         aux = state is None or any(k.startswith("AuxLogits.") for k in state)
         extra = {"transform_input": True, "init_weights": state is None, "aux_logits": aux}
+    classes = _head_size(state, num_classes, path)
+    if classes is not None:
+        extra["num_classes"] = classes
     model = builder(weights=None, **extra)
     if state is not None:
         try:

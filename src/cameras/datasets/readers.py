@@ -1,0 +1,301 @@
+"""Readers of the four layouts: an image folder with a box file, Pascal VOC, COCO and ImageNet val.
+
+Every reader returns a :class:`~cameras.datasets.records.DataSet` and raises
+:class:`~cameras.datasets.records.DatasetError` (naming the file) for a missing folder, an unknown split or a
+malformed annotation. Boxes become half-open ``(x0, y0, x1, y1)`` in the photo's pixels:
+
+* **VOC** (``VOCdevkit/VOC2007``): ``ImageSets/Main/{split}.txt`` lists the ids, ``Annotations/{id}.xml`` holds the
+  objects (1-based inclusive corners → ``[xmin − 1, xmax)``, read by :func:`cameras.metrics.load_voc_xml`, the
+  ``difficult`` flag kept), ``JPEGImages/{id}.jpg`` the photos; classes :data:`VOC_CLASSES` (0–19, alphabetical).
+* **COCO**: ``annotations/instances_{split}.json`` and the photos in ``{split}/`` (or ``images/{split}/``); the
+  categories, in id order, become 0…K−1 (0–79 for the 80 COCO categories); ``bbox`` ``[x, y, w, h]`` →
+  ``(x, y, x + w, y + h)``; crowd regions count as boxes of their class. Photos without annotations are left out.
+* **ImageNet** (ILSVRC-2012 val): the photos in ``ILSVRC/Data/CLS-LOC/{split}/``, ``{split}/`` or the root itself;
+  the boxes from ``LOC_{split}_solution.csv`` (Kaggle's form: ``ImageId,PredictionString`` with ``wnid x0 y0 x1 y1``
+  groups, the XMLs' numbers) or from the per-photo XMLs (``ILSVRC/Annotations/CLS-LOC/{split}/``,
+  ``Annotations/{split}/``, or beside the photos); synset ids map to the 1000 indices in sorted-synset order
+  (:func:`imagenet_synsets`, shipped as data; or a file of one wnid per line, in index order).
+* **folder**: a folder of photos and a box file: the JSON form, one VOC XML or a folder of them
+  (:func:`cameras.metrics.load_boxes`).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..metrics.boxes import Annotation, load_boxes, load_voc_xml
+from .records import COCO_SPLIT, IMAGENET_SPLIT, KINDS, VOC_CLASSES, VOC_SPLIT, DataSet, DatasetError, Record
+
+__all__ = ["imagenet_synsets", "open_dataset", "read_coco", "read_folder", "read_imagenet", "read_voc"]
+
+PathLike = str | os.PathLike[str]
+
+
+def _folder(path: PathLike, what: str) -> Path:
+    p = Path(path).expanduser().absolute()
+    if not p.is_dir():
+        raise DatasetError(f"{what} {p} is not a folder{'' if p.exists() else ' (no such folder)'}.")
+    return p
+
+
+def read_voc(root: PathLike, split: str | None = None) -> DataSet:
+    """Read a Pascal VOC year folder (``VOCdevkit/VOC2007``) for ``split`` (default ``"test"``).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> r = pathlib.Path(tempfile.mkdtemp())
+        >>> for d in ("ImageSets/Main", "Annotations", "JPEGImages"):
+        ...     (r / d).mkdir(parents=True)
+        >>> _ = (r / "ImageSets/Main/test.txt").write_text("000001\\n")
+        >>> _ = (r / "Annotations/000001.xml").write_text("<annotation><object><name>dog</name>"
+        ...     "<difficult>1</difficult><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>8</xmax><ymax>9</ymax>"
+        ...     "</bndbox></object></annotation>")
+        >>> ds = read_voc(r)
+        >>> ds.records[0].image, ds.records[0].objects[0].label, ds.records[0].objects[0].difficult
+        ('000001.jpg', 11, True)
+    """
+    base = _folder(root, "--root")
+    split = split or VOC_SPLIT
+    if not (base / "ImageSets").is_dir() and (base / "VOC2007").is_dir():
+        raise DatasetError(f"--root {base} holds VOC2007/: give the year folder {base / 'VOC2007'}.")
+    sets = base / "ImageSets" / "Main"
+    listing = sets / f"{split}.txt"
+    if not listing.is_file():
+        known = sorted(p.stem for p in sets.glob("*.txt") if "_" not in p.stem) if sets.is_dir() else []
+        raise DatasetError(
+            f"{listing}: no such file: unknown split {split!r} (splits here: {', '.join(known) or 'none'})."
+        )
+    try:
+        ids = [line.split()[0] for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{listing}: cannot read the split list ({err}).") from err
+    index = {name: i for i, name in enumerate(VOC_CLASSES)}
+    records = []
+    for i in ids:
+        xml = base / "Annotations" / f"{i}.xml"
+        if not xml.is_file():
+            raise DatasetError(f"{xml}: no such file (image {i} is listed in {listing}).")
+        try:
+            _, anns = load_voc_xml(xml, index)
+        except (ValueError, OSError) as err:
+            raise DatasetError(str(err)) from err
+        unknown = [a.name for a in anns if a.label is None]
+        if unknown:
+            raise DatasetError(f"{xml}: unknown VOC class {unknown[0]!r} (expected one of {', '.join(VOC_CLASSES)}).")
+        records.append(Record(f"{i}.jpg", tuple(anns)))
+    return DataSet("voc", base, split, base / "JPEGImages", VOC_CLASSES, tuple(records))
+
+
+def _json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DatasetError(f"{path}: not a readable JSON file ({err}).") from err
+
+
+def read_coco(root: PathLike, split: str | None = None) -> DataSet:
+    """Read a COCO folder (``annotations/instances_{split}.json`` + photos) for ``split`` (default ``"val2014"``)."""
+    base = _folder(root, "--root")
+    split = split or COCO_SPLIT
+    ann_file = base / "annotations" / f"instances_{split}.json"
+    if not ann_file.is_file():
+        known = sorted(p.stem[len("instances_") :] for p in (base / "annotations").glob("instances_*.json"))
+        raise DatasetError(
+            f"{ann_file}: no such file: unknown split {split!r} (splits here: {', '.join(known) or 'none'})."
+        )
+    candidates = [base / split, base / "images" / split]
+    images = next((c for c in candidates if c.is_dir()), None)
+    if images is None:
+        raise DatasetError(f"no image folder for split {split!r}: looked for {' and '.join(map(str, candidates))}.")
+    data = _json_file(ann_file)
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "categories")):
+        raise DatasetError(f"{ann_file}: not a COCO instances file (needs 'images' and 'categories' lists).")
+    try:
+        cats = sorted(data["categories"], key=lambda c: int(c["id"]))
+        cat_index = {int(c["id"]): i for i, c in enumerate(cats)}
+        names = tuple(str(c["name"]) for c in cats)
+        files = {int(im["id"]): str(im["file_name"]) for im in data["images"]}
+    except (KeyError, TypeError, ValueError) as err:
+        kind = type(err).__name__
+        raise DatasetError(f"{ann_file}: malformed 'images' or 'categories' entry ({kind}: {err}).") from err
+    objects: dict[int, list[Annotation]] = {}
+    for j, a in enumerate(data.get("annotations") or []):
+        try:
+            image_id, cat = int(a["image_id"]), int(a["category_id"])
+            x, y, w, h = (float(v) for v in a["bbox"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise DatasetError(f"{ann_file}: annotation {j} is malformed ({type(err).__name__}: {err}).") from err
+        if cat not in cat_index:
+            raise DatasetError(f"{ann_file}: annotation {j} has category_id {cat}, which 'categories' does not list.")
+        if image_id not in files:
+            raise DatasetError(f"{ann_file}: annotation {j} has image_id {image_id}, which 'images' does not list.")
+        if not (w >= 0 and h >= 0):
+            raise DatasetError(f"{ann_file}: annotation {j} has a negative box size {[x, y, w, h]}.")
+        label = cat_index[cat]
+        objects.setdefault(image_id, []).append(Annotation((x, y, x + w, y + h), label, names[label]))
+    records = tuple(Record(files[i], tuple(objects[i])) for i in sorted(files) if i in objects)
+    return DataSet("coco", base, split, images, names, records)
+
+
+@functools.lru_cache(maxsize=1)
+def _synsets() -> tuple[str, ...]:
+    text = resources.files(__package__).joinpath("imagenet_synsets.txt").read_text("utf-8")
+    return tuple(text.split())
+
+
+def imagenet_synsets(path: PathLike | None = None) -> list[str]:
+    """The ImageNet-1k synset ids (wnids) in class-index order: the 1000 sorted wnids shipped with the package
+    (index 0 ``n01440764`` "tench" … 999 ``n15075141`` "toilet tissue"), or those of a file with one wnid per
+    line.
+
+    Example:
+        >>> s = imagenet_synsets()
+        >>> len(s), s[0], s[281]
+        (1000, 'n01440764', 'n02123045')
+    """
+    if path is None:
+        return list(_synsets())
+    p = Path(path)
+    try:
+        items = [line.split()[0] for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{p}: cannot read the synset list ({err}).") from err
+    if len(set(items)) != len(items):
+        raise DatasetError(f"{p}: a synset id is listed twice.")
+    return items
+
+
+def _read_loc_csv(path: Path, index: Mapping[str, int], where: Path) -> dict[str, list[Annotation]]:
+    out: dict[str, list[Annotation]] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DatasetError(f"{path}: cannot read ({err}).") from err
+    for n, row in enumerate(rows, start=2):
+        image, pred = row.get("ImageId"), row.get("PredictionString")
+        if not image or pred is None:
+            raise DatasetError(f"{path}: line {n}: expected the columns ImageId,PredictionString.")
+        parts = pred.split()
+        if len(parts) % 5:
+            raise DatasetError(f"{path}: line {n}: PredictionString needs groups of 'wnid x0 y0 x1 y1'.")
+        anns = []
+        for k in range(0, len(parts), 5):
+            wnid = parts[k]
+            if wnid not in index:
+                raise DatasetError(f"{path}: line {n}: unknown synset {wnid!r}.")
+            try:
+                x0, y0, x1, y1 = (float(v) for v in parts[k + 1 : k + 5])
+            except ValueError:
+                raise DatasetError(f"{path}: line {n}: box coordinates must be numbers.") from None
+            if x1 < x0 or y1 < y0:
+                raise DatasetError(f"{path}: line {n}: box {[x0, y0, x1, y1]} has x1 < x0 or y1 < y0.")
+            anns.append(Annotation((x0 - 1, y0 - 1, x1, y1), index[wnid], wnid))
+        out[_image_file(image, where)] = anns
+    return out
+
+
+def _image_file(stem: str, folder: Path) -> str:
+    """``ILSVRC2012_val_00000001`` → its file name (``.JPEG`` unless the stem has an extension; ``folder`` unused
+    today, kept for layouts that store other extensions)."""
+    return stem if Path(stem).suffix else f"{stem}.JPEG"
+
+
+def read_imagenet(root: PathLike, split: str | None = None, synsets: PathLike | None = None) -> DataSet:
+    """Read ImageNet val photos with their localisation boxes (layouts in the module docstring)."""
+    from ..models.labels import imagenet_labels
+
+    base = _folder(root, "--root")
+    split = split or IMAGENET_SPLIT
+    wnids = imagenet_synsets(synsets)
+    index = {w: i for i, w in enumerate(wnids)}
+    image_candidates = [base / "ILSVRC" / "Data" / "CLS-LOC" / split, base / split, base]
+    images = next(c for c in image_candidates if c.is_dir())
+    solution = base / f"LOC_{split}_solution.csv"
+    if solution.is_file():
+        boxes = _read_loc_csv(solution, index, images)
+    else:
+        xml_candidates = [base / "ILSVRC" / "Annotations" / "CLS-LOC" / split, base / "Annotations" / split, images]
+        folder = next((c for c in xml_candidates if c.is_dir() and any(c.glob("*.xml"))), None)
+        if folder is None:
+            raise DatasetError(
+                f"no ImageNet boxes for split {split!r} under {base}: expected {solution.name} or the per-photo XMLs "
+                f"in one of {', '.join(str(c) for c in xml_candidates)}."
+            )
+        boxes = {}
+        for xml in sorted(folder.glob("*.xml")):
+            try:
+                fname, anns = load_voc_xml(xml, index)
+            except (ValueError, OSError) as err:
+                raise DatasetError(str(err)) from err
+            unknown = [a.name for a in anns if a.label is None]
+            if unknown:
+                raise DatasetError(f"{xml}: unknown synset {unknown[0]!r}.")
+            boxes[_image_file(Path(fname).stem if not Path(fname).suffix else fname, images)] = anns
+    if not boxes:
+        raise DatasetError(f"no annotated ImageNet photo found under {base} for split {split!r}.")
+    labels = imagenet_labels() if wnids == list(_synsets()) else wnids
+    records = tuple(Record(name, tuple(boxes[name])) for name in sorted(boxes))
+    return DataSet("imagenet", base, split, images, tuple(labels), records)
+
+
+def read_folder(images: PathLike, boxes: PathLike, class_index: Mapping[str, int] | None = None) -> DataSet:
+    """A folder of photos with a box file (JSON, one VOC XML or a folder of them; :func:`cameras.metrics.load_boxes`),
+    in the box file's order; class names come from the model (``classes`` is ``None``)."""
+    folder = _folder(images, "--images")
+    try:
+        anns = load_boxes(boxes, class_index)
+    except (ValueError, OSError) as err:
+        raise DatasetError(str(err)) from err
+    if not anns:
+        raise DatasetError(f"--boxes {boxes}: no annotated photo.")
+    records = tuple(Record(name, tuple(a)) for name, a in anns.items())
+    return DataSet("folder", folder, None, folder, None, records)
+
+
+def open_dataset(
+    kind: str,
+    root: PathLike,
+    *,
+    split: str | None = None,
+    boxes: PathLike | None = None,
+    limit: int | None = None,
+    synsets: PathLike | None = None,
+    class_index: Mapping[str, int] | None = None,
+) -> DataSet:
+    """Read a data set of layout ``kind`` (:data:`~cameras.datasets.records.KINDS`) from ``root``.
+
+    Args:
+        kind: ``"folder"``, ``"voc"``, ``"coco"`` or ``"imagenet"``.
+        root: the folder of the photos (folder), the year folder (VOC), the COCO or ImageNet root.
+        split: the split (VOC ``test``, COCO ``val2014``, ImageNet ``val`` by default; not for folders).
+        boxes: the box file of a folder data set.
+        limit: keep the first ``limit`` records.
+        synsets: ImageNet only: a file of wnids in index order instead of the shipped sorted list.
+        class_index: folder only: VOC XML class names → indices.
+
+    Raises:
+        DatasetError: the data set cannot be read (the message names the file).
+    """
+    if kind not in KINDS:
+        raise DatasetError(f"unknown data set kind {kind!r}; choose from {', '.join(KINDS)}.")
+    if kind == "folder":
+        if boxes is None:
+            raise DatasetError("a folder data set needs --boxes (a JSON file, a VOC XML or a folder of them).")
+        if split is not None:
+            raise DatasetError("--split does not apply to a folder data set.")
+        ds = read_folder(root, boxes, class_index)
+    elif kind == "voc":
+        ds = read_voc(root, split)
+    elif kind == "coco":
+        ds = read_coco(root, split)
+    else:
+        ds = read_imagenet(root, split, synsets)
+    return ds.head(limit)
