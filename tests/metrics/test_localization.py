@@ -221,3 +221,34 @@ def test_metrics_on_cuda_match_cpu() -> None:
     assert pg.device.type == "cuda" and en.device.type == "cuda"
     torch.testing.assert_close(pg.cpu(), pointing_game(sal, boxes, tolerance=2), equal_nan=True)
     torch.testing.assert_close(en.cpu(), energy_in_box(sal, boxes), equal_nan=True)
+
+
+def test_batched_scores_equal_the_per_row_scores_after_a_batched_resize() -> None:
+    """`cameras evaluate` resizes a batch's maps to the photo size in one call and scores them in one call per
+    metric: the same numbers as resizing and scoring each map on its own (pointing, discrimination: exactly;
+    energy: up to float32 summation order)."""
+    from cameras.metrics import discrimination
+    from cameras.models import resize_map
+
+    g = torch.Generator().manual_seed(3)
+    sal = torch.rand(5, 14, 14, generator=g)
+    sal[2] = 0.25  # a constant map: undefined in both forms
+    size = (75, 100)
+    own = [torch.tensor([[5.0, 4.0, 60.0, 50.0]]), torch.tensor([[0.0, 0.0, 100.0, 75.0]]),
+           torch.tensor([[10.0, 10.0, 30.0, 20.0], [70.0, 40.0, 99.5, 74.0]]), torch.zeros(0, 4),
+           torch.tensor([[30.0, 20.0, 31.0, 21.0]])]  # fmt: skip
+    rivals = [torch.tensor([[60.0, 50.0, 90.0, 70.0]]) for _ in own]
+    loc = resize_map(sal, size)
+    rows = [resize_map(sal[k : k + 1], size) for k in range(5)]
+    for k in range(5):
+        assert torch.equal(loc[k : k + 1], rows[k])
+    batched_p = pointing_game(loc, own, tolerance=15)
+    batched_e = energy_in_box(loc, own)
+    batched_d = discrimination(loc, own, rivals)
+    per_p = torch.cat([pointing_game(rows[k], [own[k]], tolerance=15) for k in range(5)])
+    per_e = torch.cat([energy_in_box(rows[k], [own[k]]) for k in range(5)])
+    per_d = torch.cat([discrimination(rows[k], [own[k]], [rivals[k]]) for k in range(5)])
+    assert torch.equal(batched_p.isnan(), per_p.isnan()) and bool(per_p.isnan()[[2, 3]].all())
+    assert torch.equal(batched_p.nan_to_num(-1), per_p.nan_to_num(-1))
+    assert torch.equal(batched_d.nan_to_num(-1), per_d.nan_to_num(-1))
+    torch.testing.assert_close(batched_e, per_e, rtol=1e-6, atol=1e-7, equal_nan=True)

@@ -561,6 +561,25 @@ class _Evaluator:
             payload["maps"] = MapStore(self.args.out.path).write(chunk, [m[1:] for m in maps])
         return payload
 
+    def _frames(self, sal: Any, batch: list[_Job], ks: list[int]) -> list[tuple[list[int], Any]]:
+        """The maps ``sal`` (one per job ``batch[k]``, ``k`` in ``ks``, in that order) in the frame the localisation
+        metrics score them in, grouped by that frame's size: ``(jobs, (n, H, W) maps)`` per group.
+
+        ``--frame original`` resizes each group to its photos' size in one call (:func:`~cameras.models.resize_map`
+        treats each map apart, so this is the per-map resize, batched); ``--frame input`` keeps the maps as they are.
+        """
+        from ..models import resize_map
+
+        original = self.args.frame == "original"
+        groups: dict[tuple[int, int], list[int]] = {}
+        for n, k in enumerate(ks):
+            groups.setdefault(batch[k].item.size if original else batch[k].item.input_size, []).append(n)
+        out: list[tuple[list[int], Any]] = []
+        for size, rows in groups.items():
+            maps = sal if len(rows) == sal.shape[0] else sal[rows]
+            out.append(([ks[n] for n in rows], resize_map(maps, size) if original else maps))
+        return out
+
     def _batch(
         self, batch: list[_Job], skipped: list[list[str]], maps: list[tuple[tuple[int, int], str, int, str, Any]]
     ) -> list[tuple[tuple[int, int], dict[str, Any]]]:
@@ -574,16 +593,13 @@ class _Evaluator:
             map_density,
             pointing_game,
         )
-        from ..models import resize_map, scale_box
+        from ..models import scale_box
 
         args, metric_names = self.args, self.metrics
         device = self.loaded.device
         x = torch.stack([j.item.tensor for j in batch]).to(device)
         targets = torch.tensor([j.cls for j in batch], device=device)
         out: list[tuple[tuple[int, int], dict[str, Any]]] = []
-
-        def frame(m: Any, j: _Job) -> Any:
-            return resize_map(m, j.item.size) if args.frame == "original" else m
 
         def boxes(b: Any, j: _Job) -> Any:
             return b if args.frame == "original" else scale_box(b, j.item.size, j.item.input_size)
@@ -593,18 +609,23 @@ class _Evaluator:
                 result = explainer(x, targets)
                 sal = result.saliency.detach().float()
                 values: list[dict[str, float]] = [{} for _ in batch]
-                for k, j in enumerate(batch):
-                    loc = frame(sal[k : k + 1], j)
-                    own = boxes(j.boxes, j)
+                for ks, loc in self._frames(sal, batch, list(range(len(batch)))):
+                    own = [boxes(batch[k].boxes, batch[k]) for k in ks]
                     if "pointing" in metric_names:
-                        values[k]["pointing"] = float(pointing_game(loc, [own], tolerance=args.tolerance)[0])
+                        for k, v in zip(ks, pointing_game(loc, own, tolerance=args.tolerance).tolist()):
+                            values[k]["pointing"] = v
                     if "energy" in metric_names:
-                        values[k]["energy"] = float(energy_in_box(loc, [own])[0])
+                        for k, v in zip(ks, energy_in_box(loc, own).tolist()):
+                            values[k]["energy"] = v
                     if "discrimination" in metric_names or "discrimination_contrastive" in metric_names:
-                        values[k]["discrimination"] = values[k]["discrimination_contrastive"] = math.nan
-                        if j.others:
-                            rivals = boxes(j.other_boxes, j)
-                            values[k]["discrimination"] = float(discrimination(loc, [own], [rivals])[0])
+                        for k in ks:
+                            values[k]["discrimination"] = values[k]["discrimination_contrastive"] = math.nan
+                        pos = [n for n, k in enumerate(ks) if batch[k].others]
+                        if pos:
+                            rivals = [boxes(batch[ks[n]].other_boxes, batch[ks[n]]) for n in pos]
+                            scores = discrimination(loc[pos], [own[n] for n in pos], rivals).tolist()
+                            for n, v in zip(pos, scores):
+                                values[ks[n]]["discrimination"] = v
                 if "insertion" in metric_names or "deletion" in metric_names:
                     ins_del = insertion_deletion(
                         self.loaded.model, x, sal, targets, steps=args.steps, batch_size=args.batch_size
@@ -634,7 +655,7 @@ class _Evaluator:
                             values[k]["rho_pos"] = float(density.positive[n])
                             values[k]["rho_neg"] = float(density.negative[n])
                 if "discrimination_contrastive" in metric_names:
-                    self._contrastive(explainer, mname, batch, x, targets, values, skipped, frame, boxes)
+                    self._contrastive(explainer, mname, batch, x, targets, values, skipped, boxes)
             except (ValueError, RuntimeError, TypeError) as err:
                 text = " ".join(str(err).split())
                 for j in batch:
@@ -674,7 +695,6 @@ class _Evaluator:
         targets: Any,
         values: list[dict[str, float]],
         skipped: list[list[str]],
-        frame: Callable[[Any, _Job], Any],
         boxes: Callable[[Any, _Job], Any],
     ) -> None:
         """The contrastive maps of the jobs with rival classes, batched by their number of rivals."""
@@ -697,12 +717,11 @@ class _Evaluator:
                     skipped.append([batch[k].record.image, message])
                 continue
             c_sal = result.saliency.detach().float()
-            for n, k in enumerate(ks):
-                j = batch[k]
-                loc = frame(c_sal[n : n + 1], j)
-                values[k]["discrimination_contrastive"] = float(
-                    discrimination(loc, [boxes(j.boxes, j)], [boxes(j.other_boxes, j)])[0]
-                )
+            for group, loc in self._frames(c_sal, batch, ks):
+                own = [boxes(batch[k].boxes, batch[k]) for k in group]
+                rival = [boxes(batch[k].other_boxes, batch[k]) for k in group]
+                for k, v in zip(group, discrimination(loc, own, rival).tolist()):
+                    values[k]["discrimination_contrastive"] = v
 
 
 def _row(data: dict[str, Any]) -> Row:
