@@ -319,6 +319,12 @@ EVALUATE = [
     c("metrics empty", (*EVAL, "--boxes", "{boxes}", "--metrics", ""), 2, "empty"),
     c("metrics unknown", (*EVAL, "--boxes", "{boxes}", "--metrics", "accuracy"), 2, "accuracy"),
     c("metrics density typo", (*EVAL, "--boxes", "{boxes}", "--metrics", "pointing,rho"), 2, "rho"),
+    c(
+        "metrics energy_mask, no masks",
+        (*EVAL, "--boxes", "{boxes}", "--metrics", "energy_mask"),
+        2,
+        "needs instance masks",
+    ),
     c("methods empty", (*EVAL, "--boxes", "{boxes}", "--methods", ""), 2, "empty"),
     c("methods unknown", (*EVAL, "--boxes", "{boxes}", "--methods", "nosuch"), 2, "Unknown method"),
     c("tolerance negative", (*EVAL, "--boxes", "{boxes}", "--tolerance", "-1"), 2, "--tolerance"),

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 import cameras.models
 from cameras import data
-from cameras.cli.evaluate import METRICS
+from cameras.cli.evaluate import DEFAULT_METRICS
 from cameras.cli.main import main
 from cameras.models import LoadedModel, Preprocess
 
@@ -83,7 +83,7 @@ def test_evaluate_writes_table_csv_json_and_plot(
         assert report["summary"]["cameras"][metric]["std"] == pytest.approx(np.std(vals), rel=1e-4, abs=1e-6)
     assert report["metrics"]["deletion"]["higher_is_better"] is False
     with open(out / "summary.csv") as f:
-        assert len(list(csv.DictReader(f))) == len(METRICS)  # every metric by default
+        assert len(list(csv.DictReader(f))) == len(DEFAULT_METRICS)  # every metric by default
     assert (out / "evaluate.png").stat().st_size > 0
     # the Table 1 protocol: a.png holds two classes, class 1's box covers 750 of 2400 px (not < 1/4), class 2's
     # 600 px (= 1/4, not less): no difficult pair; b.png holds one class

@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from cameras.metrics import boxes_tensor, energy_in_box, pointing_game
 from cameras.models import LoadedModel, Preprocess
 from cameras.runs import read_map
 
-from ..datasets.fixtures import make_coco, make_imagenet, make_voc
+from ..datasets.fixtures import make_coco, make_coco_masks, make_imagenet, make_voc
 from .fakes import fake_registry
 
 
@@ -269,6 +270,52 @@ def test_coco_and_imagenet_rows_follow_the_records(tmp_path: Path) -> None:
     ]
     assert not (out / "pointing_table.csv").exists()  # one class per photo: no Table 1
     assert math.isfinite(float(rows[0]["pointing"]))
+
+
+@pytest.mark.usefixtures("tiny")
+def test_energy_mask_on_coco_masks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    coco = make_coco_masks(tmp_path / "coco")
+    out = tmp_path / "out"
+    argv = ["evaluate", "--dataset", "coco", "--root", str(coco.root), "--model", "tiny80", "--methods", "gradcam"]
+    assert main([*argv, "--metrics", "energy", "energy_mask", "--out", str(out), *FAST]) == 0
+    rows = _csv(out / "per_image.csv")
+    assert [(r["image"], r["class"]) for r in rows] == [("m1.jpg", "0"), ("m1.jpg", "1"), ("m2.jpg", "2")]
+    assert list(rows[0])[4:6] == ["energy", "energy_mask"]
+    ds = open_dataset("coco", coco.root)
+    loaded = _tiny(80)
+    explainer = M.get("gradcam")(loaded.model, layer="features")
+    prepared = loaded.preprocess(ds.path(ds.records[0]))
+    from cameras.metrics import decode_segmentation
+
+    polygon = ds.records[0].objects[0].segmentation
+    assert polygon is not None
+    truth = {0: decode_segmentation(polygon), 1: coco.crowd | coco.compressed}  # the hand-made masks of class 1
+    for r in rows[:2]:
+        c = int(r["class"])
+        sal = prepared.to_original(explainer(prepared.tensor, c).saliency)[0].double().numpy()
+        want = float((sal * truth[c]).sum() / sal.sum())  # Score-CAM's energy, on the masks
+        assert float(r["energy_mask"]) == pytest.approx(want, rel=1e-4, abs=1e-6), r
+    assert math.isnan(float(rows[2]["energy_mask"])) and math.isfinite(float(rows[2]["energy"]))  # box only
+    summary = {r["metric"]: r for r in _csv(out / "summary.csv")}
+    assert summary["energy_mask"]["n"] == "2" and summary["energy_mask"]["undefined"] == "1"
+    capsys.readouterr()
+    # the input frame: the masks follow the map (nearest resize), the scores stay shares of the mass
+    out_in = tmp_path / "out_in"
+    assert main([*argv, "--metrics", "energy_mask", "--frame", "input", "--out", str(out_in), *FAST]) == 0
+    assert all(0 < float(r["energy_mask"]) < 1 for r in _csv(out_in / "per_image.csv")[:2])
+
+    def one_error(args: list[str]) -> str:
+        assert main([*args, "--metrics", "energy_mask", "--out", str(tmp_path / "bad"), *FAST]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("cameras evaluate: error:"), err
+        return err
+
+    plain = make_coco(tmp_path / "plain")
+    err = one_error(["evaluate", "--dataset", "coco", "--root", str(plain.root), "--model", "tiny80"])
+    assert "energy_mask needs instance masks" in err and "coco data set" in err
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "pycocotools", None)  # not installed
+        assert 'pip install "cameras[coco]"' in one_error(argv)
 
 
 @pytest.mark.usefixtures("tiny")

@@ -116,3 +116,82 @@ def make_imagenet(root: Path, form: str = "csv") -> Path:
 
 def voc_index(name: str) -> int:
     return VOC_CLASSES.index(name)
+
+
+def rle_counts(mask: np.ndarray) -> list[int]:
+    """COCO's uncompressed RLE of a bool (H, W) mask, written from the format's definition: run lengths over the
+    pixels in column-major order, the first run counting zeros (0 when the first pixel is set)."""
+    flat = mask.astype(bool).flatten(order="F")
+    counts, value, run = [], False, 0
+    for v in flat:
+        if bool(v) == value:
+            run += 1
+        else:
+            counts.append(run)
+            value, run = bool(v), 1
+    counts.append(run)
+    return counts
+
+
+@dataclass
+class CocoMasks:
+    root: Path
+    polygon: list[float]  # object 0 (class 0) of the masked photo, one polygon
+    crowd: np.ndarray  # object 1 (class 1, iscrowd): the hand-made mask written as uncompressed RLE
+    compressed: np.ndarray  # object 2 (class 1): the hand-made mask written as compressed RLE
+    compressed_counts: str
+
+
+MASKED_SIZE = (48, 64)  # (H, W) of the masked photo
+
+
+def make_coco_masks(root: Path, split: str = "val2014") -> CocoMasks:
+    """A COCO root with 80 categories and two photos: ``m1.jpg`` (48×64) with a polygon object (class 0), a crowd
+    object in uncompressed RLE and an object in compressed RLE (both class 1); ``m2.jpg`` with one object that has a
+    box only (class 2)."""
+    from pycocotools import mask as mask_api
+
+    h, w = MASKED_SIZE
+    ys, xs = np.mgrid[0:h, 0:w]
+    crowd = (ys >= 30) & (ys < 46) & (xs >= 40) & (xs < 61)
+    crowd[33, 45] = False  # a hole: several runs per column
+    compressed = (ys - 12) ** 2 + (xs - 50) ** 2 <= 36  # a disk of radius 6
+    rle = mask_api.encode(np.asfortranarray(compressed.astype(np.uint8)))
+    counts = rle["counts"].decode("ascii")
+    polygon = [10.0, 5.0, 40.0, 8.0, 30.0, 35.0, 8.0, 30.0]
+    cats = [{"id": i + 1, "name": f"cat{i + 1}"} for i in range(80)]
+    images = [
+        {"id": 1, "file_name": "m1.jpg", "height": h, "width": w},
+        {"id": 2, "file_name": "m2.jpg", "height": 40, "width": 40},
+    ]
+
+    def bbox(m: np.ndarray) -> list[int]:
+        yy, xx = np.nonzero(m)
+        return [int(xx.min()), int(yy.min()), int(xx.max() - xx.min() + 1), int(yy.max() - yy.min() + 1)]
+
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [8, 5, 32, 30], "segmentation": [polygon], "iscrowd": 0},
+        {
+            "id": 2,
+            "image_id": 1,
+            "category_id": 2,
+            "bbox": bbox(crowd),
+            "segmentation": {"size": [h, w], "counts": rle_counts(crowd)},
+            "iscrowd": 1,
+        },
+        {
+            "id": 3,
+            "image_id": 1,
+            "category_id": 2,
+            "bbox": bbox(compressed),
+            "segmentation": {"size": [h, w], "counts": counts},
+            "iscrowd": 0,
+        },
+        {"id": 4, "image_id": 2, "category_id": 3, "bbox": [5, 5, 20, 20], "iscrowd": 0},
+    ]
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    data = {"images": images, "annotations": anns, "categories": cats}
+    (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(data))
+    for k, im in enumerate(images):
+        photo(root / split / im["file_name"], (im["height"], im["width"]), 300 + k)
+    return CocoMasks(root, polygon, crowd, compressed, counts)

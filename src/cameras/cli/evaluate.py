@@ -8,6 +8,9 @@ count). Metrics per (photo, class, method):
 
 * ``pointing`` — pointing game hit (Zhang et al. 2016), tolerance ``--tolerance`` px (TorchRay: 15), higher better;
 * ``energy`` — share of the map's mass in the boxes (Score-CAM's energy-based pointing game), higher better;
+* ``energy_mask`` — the same share inside the union of the class's instance masks (:func:`cameras.metrics.
+  energy_in_mask`), higher better; data sets with masks only (COCO; pycocotools, ``pip install "cameras[coco]"``),
+  not in the default list; NaN (counted as undefined) for a (photo, class) with an object without a mask;
 * ``insertion`` / ``deletion`` — RISE AUCs (Petsiuk et al. 2018) over ``--steps`` steps, higher / lower better;
 * ``avg_drop`` / ``increase`` — Grad-CAM++'s Average Drop % (lower better) and Increase in Confidence % (higher
   better);
@@ -86,11 +89,12 @@ from .options import (
     size_limits,
 )
 
-__all__ = ["METRICS", "add_parser", "run", "summarize"]
+__all__ = ["DEFAULT_METRICS", "METRICS", "add_parser", "run", "summarize"]
 
 METRICS: dict[str, tuple[str, bool]] = {
     "pointing": ("pointing game", True),
     "energy": ("energy in box", True),
+    "energy_mask": ("energy in mask", True),
     "insertion": ("insertion AUC", True),
     "deletion": ("deletion AUC", False),
     "avg_drop": ("average drop %", False),
@@ -101,6 +105,9 @@ METRICS: dict[str, tuple[str, bool]] = {
     "rho_neg": ("negative density ρ⁻", False),
 }
 """metric key → (display name, higher is better)."""
+
+DEFAULT_METRICS: tuple[str, ...] = tuple(k for k in METRICS if k != "energy_mask")
+"""The metrics of a run without ``--metrics``: all but ``energy_mask`` (which needs a data set with masks)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -165,7 +172,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         nargs="+",
         action=ListOption,
         default=None,
-        help=f"metrics to compute (default: all of {', '.join(METRICS)})",
+        help=f"metrics to compute (default: {', '.join(DEFAULT_METRICS)}; also energy_mask on COCO's masks)",
     )
     p.add_argument(
         "--target",
@@ -449,13 +456,17 @@ def _outputs(model: Any, size: int, device: Any) -> int:
 
 
 def _records_digest(dataset: Any) -> str:
-    """A digest of the data set's records (photos, classes, boxes, flags): part of the resume key."""
+    """A digest of the data set's records (photos, classes, boxes, flags, instance masks): part of the resume key."""
     import hashlib
     import json
 
     h = hashlib.sha256()
     for r in dataset.records:
-        h.update(json.dumps([r.image, [[a.label, list(a.box), a.difficult] for a in r.objects]]).encode())
+        objects = [
+            [a.label, list(a.box), a.difficult, *([] if a.segmentation is None else [a.segmentation.data])]
+            for a in r.objects
+        ]
+        h.update(json.dumps([r.image, objects]).encode())
     return h.hexdigest()
 
 
@@ -471,6 +482,8 @@ class _Job:
     others: list[int]
     other_boxes: Any
     difficult: bool | None
+    mask: Any = None
+    """(H, W) bool union of the objects' instance masks at the photo's size (``energy_mask``), ``None`` without."""
 
 
 class _Evaluator:
@@ -525,7 +538,8 @@ class _Evaluator:
                 x = it.tensor[None].to(self.loaded.device)
                 with torch.no_grad(), ModelState(self.loaded.model):
                     top1 = int(extract_logits(self.loaded.model(x)).argmax(dim=1)[0])
-                jobs.append(_Job(len(jobs), record, it, top1, boxes_tensor(anns), [], boxes_tensor([]), None))
+                job = _Job(len(jobs), record, it, top1, boxes_tensor(anns), [], boxes_tensor([]), None)
+                jobs.append(self._with_mask(job, anns))
                 continue
             annotated = [c for c in dict.fromkeys(a.label for a in anns) if c is not None]
             for c in annotated:
@@ -535,8 +549,17 @@ class _Evaluator:
                 others = [o for o in annotated if o != c]
                 rivals = boxes_tensor([a for a in anns if a.label in others])
                 hard = ebp_difficult(record, c, it.size) if self.table else None
-                jobs.append(_Job(len(jobs), record, it, c, boxes_tensor(anns, label=c), others, rivals, hard))
+                job = _Job(len(jobs), record, it, c, boxes_tensor(anns, label=c), others, rivals, hard)
+                jobs.append(self._with_mask(job, own))
         return jobs
+
+    def _with_mask(self, job: _Job, objects: Sequence[Any]) -> _Job:
+        """``job`` with the union of ``objects``' instance masks at the photo's size, when ``energy_mask`` is asked."""
+        if "energy_mask" in self.metrics:
+            from ..metrics import instance_mask
+
+            job.mask = instance_mask([a.segmentation for a in objects], job.item.size)
+        return job
 
     def chunk(self, chunk: int, items: Sequence[Any]) -> dict[str, Any]:
         """The shard payload of one chunk: rows, skipped photos, and the index of its saved maps."""
@@ -617,6 +640,8 @@ class _Evaluator:
                     if "energy" in metric_names:
                         for k, v in zip(ks, energy_in_box(loc, own).tolist()):
                             values[k]["energy"] = v
+                    if "energy_mask" in metric_names:
+                        self._energy_mask(loc, batch, ks, values)
                     if "discrimination" in metric_names or "discrimination_contrastive" in metric_names:
                         for k in ks:
                             values[k]["discrimination"] = values[k]["discrimination_contrastive"] = math.nan
@@ -686,6 +711,25 @@ class _Evaluator:
                     maps.append(((j.position, mi), j.record.image, j.cls, mname, sal[k]))
         return out
 
+    @staticmethod
+    def _energy_mask(loc: Any, batch: list[_Job], ks: list[int], values: list[dict[str, float]]) -> None:
+        """``energy_mask`` of the maps ``loc`` (one per job ``batch[k]``, ``k`` in ``ks``): the masks, made at the
+        photo's size, are resized (nearest) to the maps' frame (a no-op in ``--frame original``); NaN without one."""
+        import torch
+
+        from ..metrics import energy_in_mask
+        from ..metrics.masks import resize_mask
+
+        for k in ks:
+            values[k]["energy_mask"] = math.nan
+        pos = [n for n, k in enumerate(ks) if batch[k].mask is not None]
+        if not pos:
+            return
+        masks = torch.stack([resize_mask(batch[ks[n]].mask, loc.shape[-2:]) for n in pos])
+        scores = energy_in_mask(loc[pos], masks.to(loc.device)).tolist()
+        for n, v in zip(pos, scores):
+            values[ks[n]]["energy_mask"] = v
+
     def _contrastive(
         self,
         explainer: Callable[..., Any],
@@ -743,7 +787,7 @@ def run(args: argparse.Namespace) -> int:
     from ..runs import distributed
 
     method_names = list(args.methods or ["cameras"])
-    metric_names = _with_contrastive(list(args.metrics or METRICS))
+    metric_names = _with_contrastive(list(args.metrics or DEFAULT_METRICS))
     bad = [k for k in metric_names if k not in METRICS]
     if bad:
         _error(f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}")
@@ -759,6 +803,20 @@ def run(args: argparse.Namespace) -> int:
     if not len(dataset):
         _error(f"{dataset.root}: the data set has no annotated photo")
         return 2
+    if "energy_mask" in metric_names:
+        if not dataset.has_masks:
+            _error(
+                f"--metrics energy_mask needs instance masks, and the {dataset.kind} data set at {dataset.root} has "
+                "none (COCO's instances files have them); use energy for boxes"
+            )
+            return 2
+        from ..metrics import require_pycocotools
+
+        try:
+            require_pycocotools()
+        except ImportError as err:
+            _error(f"--metrics energy_mask: {err}")
+            return 2
     spec = model_spec(args.model, "evaluate", args.device)
     if spec is None:
         return 2

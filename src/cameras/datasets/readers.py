@@ -10,6 +10,9 @@ malformed annotation. Boxes become half-open ``(x0, y0, x1, y1)`` in the photo's
 * **COCO**: ``annotations/instances_{split}.json`` and the photos in ``{split}/`` (or ``images/{split}/``); the
   categories, in id order, become 0…K−1 (0–79 for the 80 COCO categories); ``bbox`` ``[x, y, w, h]`` →
   ``(x, y, x + w, y + h)``; crowd regions count as boxes of their class. Photos without annotations are left out.
+  Each object's ``segmentation`` (polygons, uncompressed RLE — crowd regions — or compressed RLE) is kept as
+  read, with the photo's ``height`` / ``width``, in :attr:`Annotation.segmentation`: decoded only when a mask is
+  asked for (:func:`cameras.metrics.decode_segmentation`, pycocotools, the extra ``cameras[coco]``).
 * **ImageNet** (ILSVRC-2012 val): the photos in ``ILSVRC/Data/CLS-LOC/{split}/``, ``{split}/`` or the root itself;
   the boxes from ``LOC_{split}_solution.csv`` (Kaggle's form: ``ImageId,PredictionString`` with ``wnid x0 y0 x1 y1``
   groups, the XMLs' numbers) or from the per-photo XMLs (``ILSVRC/Annotations/CLS-LOC/{split}/``,
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics.boxes import Annotation, load_boxes, load_voc_xml
+from ..metrics.masks import Segmentation
 from .records import COCO_SPLIT, IMAGENET_SPLIT, KINDS, VOC_CLASSES, VOC_SPLIT, DataSet, DatasetError, Record
 
 __all__ = ["imagenet_synsets", "open_dataset", "read_coco", "read_folder", "read_imagenet", "read_voc"]
@@ -122,6 +126,7 @@ def read_coco(root: PathLike, split: str | None = None) -> DataSet:
         cat_index = {int(c["id"]): i for i, c in enumerate(cats)}
         names = tuple(str(c["name"]) for c in cats)
         files = {int(im["id"]): str(im["file_name"]) for im in data["images"]}
+        sizes = {int(im["id"]): (im.get("height"), im.get("width")) for im in data["images"]}
     except (KeyError, TypeError, ValueError) as err:
         kind = type(err).__name__
         raise DatasetError(f"{ann_file}: malformed 'images' or 'categories' entry ({kind}: {err}).") from err
@@ -139,9 +144,25 @@ def read_coco(root: PathLike, split: str | None = None) -> DataSet:
         if not (w >= 0 and h >= 0):
             raise DatasetError(f"{ann_file}: annotation {j} has a negative box size {[x, y, w, h]}.")
         label = cat_index[cat]
-        objects.setdefault(image_id, []).append(Annotation((x, y, x + w, y + h), label, names[label]))
+        seg = _coco_segmentation(a, sizes[image_id], f"{ann_file}: annotation {j}")
+        box = (x, y, x + w, y + h)
+        objects.setdefault(image_id, []).append(Annotation(box, label, names[label], segmentation=seg))
     records = tuple(Record(files[i], tuple(objects[i])) for i in sorted(files) if i in objects)
     return DataSet("coco", base, split, images, names, records)
+
+
+def _coco_segmentation(ann: Mapping[str, Any], size: tuple[Any, Any], where: str) -> Segmentation | None:
+    """An annotation's ``segmentation`` kept undecoded (``None`` when absent or empty)."""
+    value = ann.get("segmentation")
+    if value is None or value == []:
+        return None
+    h, w = size
+    if isinstance(h, bool) or isinstance(w, bool) or not isinstance(h, int) or not isinstance(w, int) or h < 1 or w < 1:
+        raise DatasetError(f"{where}: has a segmentation but its image has no positive integer 'height' and 'width'.")
+    try:
+        return Segmentation.from_coco(value, (h, w), crowd=bool(ann.get("iscrowd", 0)))
+    except (ValueError, TypeError) as err:
+        raise DatasetError(f"{where}: malformed segmentation ({err}).") from err
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,7 +2,8 @@
 
 A record names its photo relative to the data set's ``image_root`` (``Path(image_root) / record.image`` is the file)
 and lists its objects as :class:`cameras.metrics.Annotation` (box in the photo's pixels, half-open
-``(x0, y0, x1, y1)``; class index; class name; VOC's ``difficult`` flag). The readers never open a photo: a photo
+``(x0, y0, x1, y1)``; class index; class name; VOC's ``difficult`` flag; COCO's instance mask, undecoded, in
+``segmentation``). The readers never open a photo: a photo
 that is listed but absent or unreadable is found when the run decodes it, and recorded as skipped.
 """
 
@@ -72,6 +73,11 @@ class Record:
         """The annotated class indices, in order of first appearance."""
         return [c for c in dict.fromkeys(a.label for a in self.objects) if c is not None]
 
+    @property
+    def has_masks(self) -> bool:
+        """Whether some object carries an instance mask (:attr:`Annotation.segmentation`)."""
+        return any(a.segmentation is not None for a in self.objects)
+
 
 @dataclass(frozen=True)
 class DataSet:
@@ -97,6 +103,11 @@ class DataSet:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def has_masks(self) -> bool:
+        """Whether some object of some record carries an instance mask (COCO)."""
+        return any(r.has_masks for r in self.records)
 
     def path(self, record: Record) -> Path:
         """The photo file of ``record``."""

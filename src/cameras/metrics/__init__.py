@@ -1,6 +1,6 @@
-"""Metrics for saliency maps: localisation (pointing game, energy in box, the data-set pointing protocol with its
-"difficult" split, discrimination between annotated classes), faithfulness (insertion/deletion, confidence change,
-positive/negative map density), plus bounding-box I/O.
+"""Metrics for saliency maps: localisation (pointing game, energy in box or in instance masks, the data-set pointing
+protocol with its "difficult" split, discrimination between annotated classes), faithfulness (insertion/deletion,
+confidence change, positive/negative map density), plus bounding-box I/O and lazily decoded instance masks.
 
 Conventions: ``saliency`` is (B, H, W); ``boxes`` is a list of B float tensors (K_i, 4) with half-open rows
 ``(x0, y0, x1, y1)`` in the map's pixels (pixel (x, y) inside when x0 <= x < x1 and y0 <= y < y1); several boxes
@@ -27,7 +27,8 @@ from .boxes import (
 from .density import MapDensity, black_baseline, map_density
 from .discrimination import discrimination
 from .faithfulness import Baseline, ConfidenceChange, InsertionDeletion, confidence_change, insertion_deletion
-from .localization import boxes_to_mask, energy_in_box, pointing_game
+from .localization import boxes_to_mask, energy_in_box, energy_in_mask, pointing_game
+from .masks import Segmentation, decode_segmentation, instance_mask, require_pycocotools
 from .pointing import is_difficult, pointing_accuracy
 
 __all__ = [
@@ -36,14 +37,18 @@ __all__ = [
     "ConfidenceChange",
     "InsertionDeletion",
     "MapDensity",
+    "Segmentation",
     "black_baseline",
     "boxes_tensor",
     "boxes_to_input",
     "boxes_to_mask",
     "confidence_change",
+    "decode_segmentation",
     "discrimination",
     "energy_in_box",
+    "energy_in_mask",
     "insertion_deletion",
+    "instance_mask",
     "is_difficult",
     "load_boxes",
     "load_boxes_json",
@@ -51,5 +56,6 @@ __all__ = [
     "map_density",
     "pointing_accuracy",
     "pointing_game",
+    "require_pycocotools",
     "save_boxes_json",
 ]

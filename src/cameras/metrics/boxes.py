@@ -19,7 +19,7 @@ import math
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from ..io.atomic import write_json
+from .masks import Segmentation
 
 __all__ = [
     "Annotation",
@@ -51,12 +52,15 @@ class Annotation:
         name: class name as written in the file (VOC ``<name>``, JSON ``"name"``), or ``None``.
         difficult: the object is marked difficult (VOC ``<difficult>1</difficult>``): the pointing game of
             TorchRay skips a (photo, class) pair whose objects are all difficult.
+        segmentation: the object's instance mask, not yet decoded (COCO; :func:`cameras.metrics.decode_segmentation`
+            gives the (H, W) bool mask), or ``None`` (boxes only: VOC, ImageNet, folders).
     """
 
     box: Box
     label: int | None = None
     name: str | None = None
     difficult: bool = False
+    segmentation: Segmentation | None = field(default=None, repr=False)
 
 
 def _box(value: Any, where: str) -> Box:

@@ -26,7 +26,7 @@ from torch import Tensor
 from ..engine.normalize import constant_maps
 from ._checks import check_boxes, check_saliency
 
-__all__ = ["boxes_to_mask", "energy_in_box", "pointing_game"]
+__all__ = ["boxes_to_mask", "energy_in_box", "energy_in_mask", "pointing_game"]
 
 
 def _flatten_boxes(boxes: list[Tensor], device: torch.device) -> tuple[Tensor, Tensor]:
@@ -172,13 +172,53 @@ def energy_in_box(saliency: Tensor, boxes: Sequence[Tensor]) -> Tensor:
         tensor([0.8750])
     """
     saliency = check_saliency(saliency)
+    b, h, w = saliency.shape
+    return _energy(
+        saliency, boxes_to_mask(check_boxes(boxes, b, saliency.device), (h, w), saliency.device), "energy_in_box"
+    )
+
+
+def energy_in_mask(saliency: Tensor, masks: Tensor) -> Tensor:
+    """Energy-based pointing game on instance masks: the share of the map's total mass inside each image's mask
+    (e.g. the union of a class's COCO instance masks, :func:`cameras.metrics.instance_mask`).
+
+    The definition of :func:`energy_in_box` (Score-CAM, Wang et al. 2020, Sec. 5.2) with the object's pixels given
+    by a mask instead of the union of its boxes; the two share one implementation. Undefined (``nan``) for a
+    constant map and for an empty mask.
+
+    Better: **higher**.
+
+    Args:
+        saliency: (B, H, W) non-negative maps.
+        masks: (B, H, W) bool masks on the maps' pixels.
+
+    Returns:
+        FloatTensor (B,) in [0, 1] or ``nan`` (float64 for float64 maps, float32 otherwise).
+
+    Raises:
+        TypeError, ValueError: malformed maps, a mask that is not a bool tensor of the maps' shape, or negative map
+            values.
+
+    Example:
+        >>> import torch
+        >>> sal = torch.tensor([[[1.0, 3.0], [0.0, 4.0]]])
+        >>> energy_in_mask(sal, torch.tensor([[[False, True], [False, False]]]))  # 3 / 8
+        tensor([0.3750])
+    """
+    saliency = check_saliency(saliency)
+    if not isinstance(masks, Tensor) or masks.dtype != torch.bool:
+        raise TypeError(f"masks must be a bool tensor (B, H, W), got {getattr(masks, 'dtype', type(masks).__name__)}.")
+    if tuple(masks.shape) != tuple(saliency.shape):
+        raise ValueError(f"masks must have the maps' shape {tuple(saliency.shape)}, got {tuple(masks.shape)}.")
+    return _energy(saliency, masks.to(saliency.device), "energy_in_mask")
+
+
+def _energy(saliency: Tensor, mask: Tensor, name: str) -> Tensor:
+    """Share of each non-negative (B, H, W) map's mass inside the (B, H, W) bool ``mask``; NaN when undefined."""
     if bool((saliency < 0).any()):
         raise ValueError(
-            "energy_in_box needs a non-negative map; got negative values. Use saliency.abs() or "
-            "saliency.clamp(min=0) first."
+            f"{name} needs a non-negative map; got negative values. Use saliency.abs() or saliency.clamp(min=0) first."
         )
-    b, h, w = saliency.shape
-    mask = boxes_to_mask(check_boxes(boxes, b, saliency.device), (h, w), saliency.device)
     acc = torch.float64 if saliency.dtype == torch.float64 else torch.float32
     s = saliency.to(acc)
     total = s.sum(dim=(1, 2))
