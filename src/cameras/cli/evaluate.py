@@ -199,7 +199,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--batch-size",
         type=int_range(1, 4096),
         default=64,
-        help="images per forward pass in insertion/deletion, 1..4096 (default 64)",
+        help="images per forward pass of insertion/deletion, confidence and densities, 1..4096 (default 64)",
     )
     p.add_argument(
         "--gamma",
