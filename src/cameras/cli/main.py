@@ -63,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     command = str(args.command)
-    started = _now()
+    from ..io.runinfo import utc_now
+
+    started = utc_now()
     code = 1
     status = "failed"
     returned = False
@@ -101,12 +103,6 @@ def _command_parser(parser: Parser, command: str | None) -> argparse.ArgumentPar
     return None
 
 
-def _now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def _record(args: argparse.Namespace, *, status: str, code: int, started: str, argv: Sequence[str] | None) -> bool:
     """Write ``run.json`` into the command's output folder when the command wrote anything there (or wrote a
     ``"running"`` record first: it sets ``args.run_extra``, the extra fields of its record); whether the folder holds
@@ -127,7 +123,7 @@ def _record(args: argparse.Namespace, *, status: str, code: int, started: str, a
             status=status,
             exit_code=code,
             started=started,
-            argv=sys.argv[1:] if argv is None else argv,
+            argv=argv,
             extra=extra,
         )
     except OSError as err:
@@ -137,17 +133,13 @@ def _record(args: argparse.Namespace, *, status: str, code: int, started: str, a
 
 def _report(args: argparse.Namespace) -> None:
     """Write ``report.html`` into the output folder of a command that returned (exit code 0, or 1 when some inputs
-    failed and the others were written), unless ``--no-report`` was given or this process is not rank 0 of a
-    distributed run (environment ``RANK`` set and not ``0``). A failure to write the page is a warning: the run's
-    own files are complete."""
+    failed and the others were written), unless ``--no-report`` was given. Called only after :func:`_record` wrote
+    ``run.json``, so only on rank 0 of a distributed run. A failure to write the page is a warning: the run's own
+    files are complete."""
     from ..io import OutputDir, RunRecordError
 
     out = getattr(args, "out", None)
     if getattr(args, "no_report", False) or not isinstance(out, OutputDir):
-        return
-    from ..runs.distributed import current_rank
-
-    if current_rank() != 0:
         return
     from ..report import write_report
 

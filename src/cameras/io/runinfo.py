@@ -45,7 +45,7 @@ from typing import Any
 from .atomic import PathLike, to_jsonable
 from .folders import OutputDir
 
-__all__ = ["RUN_FILE", "RunRecordError", "read_run_record", "run_config", "write_run_record"]
+__all__ = ["RUN_FILE", "RunRecordError", "read_run_record", "run_config", "utc_now", "write_run_record"]
 
 RUN_FILE = "run.json"
 SCHEMA = 1
@@ -56,7 +56,8 @@ class RunRecordError(ValueError):
     """``run.json`` exists but cannot be read as a run record."""
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """Now, as the ISO 8601 UTC time (seconds) that ``started`` / ``finished`` hold."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -101,7 +102,7 @@ def write_run_record(
 
     from .. import __version__
 
-    finished = _now()
+    finished = utc_now()
     start = started or finished
     seconds = (_dt.datetime.fromisoformat(finished) - _dt.datetime.fromisoformat(start)).total_seconds()
     run_path = out.file(RUN_FILE)
