@@ -526,6 +526,7 @@ class _Evaluator:
                 skipped.append([record.image, it.error])
                 continue
             anns, errors = _check_boxes(record.image, record.objects, it.size)
+            errors = [f"{record.image}: {reason}, skipped" for reason in record.dropped] + errors  # the reader's
             for e in errors:
                 _error(e)
                 skipped.append([record.image, e])
@@ -839,6 +840,7 @@ def _run(
 
     from tqdm.auto import tqdm
 
+    from ..datasets import DatasetError
     from ..io import write_run_record
     from ..runs import RunConfigError, ShardStore, chunks, share
     from ..runs.loader import PhotoSet, chunk_loader
@@ -882,9 +884,15 @@ def _run(
     weights = args.weights
     if weights is not None and Path(str(weights)).exists():
         weights = str(Path(str(weights)).resolve())
+    try:
+        annotations = dataset.fingerprint()  # the annotation files' contents: a changed file is another run
+    except DatasetError as err:
+        _error(str(err))
+        return 2
     key = {
         "dataset": dataset.describe(),
         "records": _records_digest(dataset),
+        "annotations": annotations,
         "model": loaded.name,
         "weights": weights,
         "outputs": n_out,

@@ -5,18 +5,46 @@ and lists its objects as :class:`cameras.metrics.Annotation` (box in the photo's
 ``(x0, y0, x1, y1)``; class index; class name; VOC's ``difficult`` flag; COCO's instance mask, undecoded, in
 ``segmentation``). The readers never open a photo: a photo
 that is listed but absent or unreadable is found when the run decodes it, and recorded as skipped.
+
+What an annotation file can make ``cameras`` do is bounded here:
+
+* **containment** — every name an annotation gives (a photo, a per-photo XML) goes through :func:`contain`: it must
+  resolve, symlinks included, strictly inside its folder. Anything else (``../x``, an absolute path, a symlink
+  pointing out) becomes a record :attr:`Record.refused` "outside the data set": never opened, never scored;
+* **boxes** — :func:`check_box` (finite, ordered, non-empty, with a pixel on the declared photo): a bad object is
+  left out of :attr:`Record.objects` and its reason kept in :attr:`Record.dropped`;
+* **declared size** — :attr:`Record.size` (COCO's ``height`` / ``width``) must be the decoded photo's size, so that
+  a mask is never decoded at a size the photo does not have;
+* **content** — :meth:`DataSet.fingerprint` hashes the annotation files read (:attr:`DataSet.sources`): a run's
+  resume key changes when one of them does.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..metrics.boxes import Annotation
 
-__all__ = ["COCO_SPLIT", "IMAGENET_SPLIT", "KINDS", "VOC_CLASSES", "VOC_SPLIT", "DataSet", "DatasetError", "Record"]
+__all__ = [
+    "COCO_SPLIT",
+    "IMAGENET_SPLIT",
+    "KINDS",
+    "OUTSIDE",
+    "VOC_CLASSES",
+    "VOC_SPLIT",
+    "DataSet",
+    "DatasetError",
+    "OutsideError",
+    "Record",
+    "check_box",
+    "contain",
+]
 
 KINDS: tuple[str, ...] = ("folder", "voc", "coco", "imagenet")
 """The layouts :func:`cameras.datasets.open_dataset` reads."""
@@ -55,6 +83,96 @@ class DatasetError(ValueError):
     names the file."""
 
 
+OUTSIDE = "outside the data set"
+"""The reason of a record whose name resolves outside its folder (:func:`contain`)."""
+
+
+class OutsideError(DatasetError):
+    """A name from an annotation file that resolves outside the data set's folder (:func:`contain`).
+
+    Attributes:
+        name: the name as the annotation gives it.
+        reason: why it is refused (starts with :data:`OUTSIDE`).
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+def contain(folder: str | Path, name: str, what: str = "photo") -> Path:
+    """The file ``name`` (as an annotation file gives it) of ``folder``, if it resolves inside ``folder``.
+
+    The one containment check of every reader: ``folder / name`` is resolved (symlinks followed, ``..`` folded,
+    an absolute ``name`` taken as it is) and must lie strictly inside ``folder`` resolved (a symlinked folder is
+    fine; a symlinked file pointing out of it is not). The file need not exist.
+
+    Args:
+        folder: the data set's folder the name is relative to (its photos, its XMLs).
+        name: the name from the annotation.
+        what: what the name is, for the message.
+
+    Returns:
+        the resolved path (the file to open).
+
+    Raises:
+        OutsideError: the name leaves ``folder`` (or cannot be resolved: a NUL byte, a symlink loop); the message
+            starts with the name and says "outside the data set".
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> contain(d, "a/b.jpg") == d.resolve() / "a" / "b.jpg"
+        True
+        >>> try:
+        ...     contain(d, "../secret.jpg")
+        ... except OutsideError as err:
+        ...     print(str(err).split(" (")[0])
+        ../secret.jpg: outside the data set
+    """
+    base = Path(folder).resolve()
+    try:
+        target = (base / name).resolve()
+    except (OSError, RuntimeError, ValueError) as err:
+        raise OutsideError(name, f"{OUTSIDE} (the {what} name cannot be resolved: {err})") from err
+    if target == base or not target.is_relative_to(base):
+        raise OutsideError(name, f"{OUTSIDE} (the {what} resolves to {target}, not inside {base})")
+    return target
+
+
+def check_box(box: Any, size: tuple[int, int] | None = None) -> str | None:
+    """Why a half-open box ``(x0, y0, x1, y1)`` cannot be scored, or ``None`` when it can.
+
+    A box must be four finite numbers with ``x0 < x1`` and ``y0 < y1`` and, when the photo's declared ``(H, W)`` is
+    known, keep at least one pixel once clipped to ``[0, W) × [0, H)``.
+
+    Example:
+        >>> check_box((0, 0, 5, 5), (10, 10)) is None
+        True
+        >>> check_box((3, 0, 3, 5))
+        'box [3, 0, 3, 5] is empty or reversed (x1 <= x0 or y1 <= y0)'
+        >>> check_box((20, 0, 30, 5), (10, 10))
+        'box [20, 0, 30, 5] has no pixel on the declared 10×10 photo'
+        >>> check_box(["nan", "nan", 10, 10])
+        "box ['nan', 'nan', 10, 10] is not four numbers"
+    """
+    values = list(box) if isinstance(box, list | tuple) else [box]
+    shown = "[" + ", ".join(repr(v) if not isinstance(v, int | float) else f"{v:g}" for v in values) + "]"
+    if len(values) != 4 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return f"box {shown} is not four numbers"
+    x0, y0, x1, y1 = (float(v) for v in values)
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        return f"box {shown} is not finite"
+    if not (x0 < x1 and y0 < y1):
+        return f"box {shown} is empty or reversed (x1 <= x0 or y1 <= y0)"
+    if size is not None:
+        h, w = size
+        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+            return f"box {shown} has no pixel on the declared {h}×{w} photo"
+    return None
+
+
 @dataclass(frozen=True)
 class Record:
     """One photo of a data set.
@@ -63,10 +181,18 @@ class Record:
         image: the photo's path relative to :attr:`DataSet.image_root`, with ``/`` separators (``"000001.jpg"``).
         objects: its annotated objects (class index in ``label``; ``None`` only in folder data sets whose boxes
             carry no class).
+        size: the photo's ``(H, W)`` as the annotation file declares it (COCO), or ``None``: the run skips the photo
+            when the decoded one has another size.
+        refused: why the photo is not used at all (it starts with :data:`OUTSIDE` for a name outside the data
+            set), or ``None``; a refused photo is never opened.
+        dropped: the reasons of the objects the reader left out (a bad box), in file order.
     """
 
     image: str
     objects: tuple[Annotation, ...]
+    size: tuple[int, int] | None = None
+    refused: str | None = None
+    dropped: tuple[str, ...] = ()
 
     @property
     def classes(self) -> list[int]:
@@ -91,7 +217,8 @@ class DataSet:
         classes: the class names in index order (the model's outputs), or ``None`` when the model names them
             (folder data sets).
         records: the photos, in the data set's order (VOC: the split list; COCO: image id; ImageNet: file name;
-            folder: the box file's order).
+            folder: the box file's order), refused ones included (:attr:`Record.refused`).
+        sources: the annotation files read (what :meth:`fingerprint` hashes).
     """
 
     kind: str
@@ -100,6 +227,7 @@ class DataSet:
     image_root: Path
     classes: tuple[str, ...] | None
     records: tuple[Record, ...]
+    sources: tuple[Path, ...] = field(default=(), repr=False)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -110,8 +238,31 @@ class DataSet:
         return any(r.has_masks for r in self.records)
 
     def path(self, record: Record) -> Path:
-        """The photo file of ``record``."""
-        return self.image_root / record.image
+        """The photo file of ``record`` (resolved, checked by :func:`contain`).
+
+        Raises:
+            OutsideError: the record is refused, or its name resolves outside :attr:`image_root`.
+        """
+        if record.refused is not None:
+            raise OutsideError(record.image, record.refused)
+        return contain(self.image_root, record.image)
+
+    def fingerprint(self) -> str:
+        """A SHA-256 of the annotation files' contents (:attr:`sources`, :func:`cameras.io.file_digest`) and of the
+        class names: part of a run's resume key, so that a changed annotation file is a configuration change.
+
+        Raises:
+            DatasetError: an annotation file can no longer be read.
+        """
+        from ..io import file_digest
+
+        h = hashlib.sha256(json.dumps([self.kind, self.split, self.classes]).encode())
+        for p in self.sources:
+            try:
+                h.update(json.dumps([str(p), file_digest(p)]).encode())
+            except OSError as err:
+                raise DatasetError(f"{p}: cannot read the annotation file ({err}).") from err
+        return h.hexdigest()
 
     def head(self, limit: int | None) -> DataSet:
         """The first ``limit`` records (all when ``None``)."""

@@ -76,6 +76,19 @@ def _box(value: Any, where: str) -> Box:
     return (x0, y0, x1, y1)
 
 
+class _DuplicateKey(Exception):
+    """A JSON object holding the same key twice (``json`` would keep the last one silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def load_boxes_json(path: str | os.PathLike[str]) -> dict[str, list[Annotation]]:
     """Read the simple JSON box format (see the module docstring).
 
@@ -87,7 +100,7 @@ def load_boxes_json(path: str | os.PathLike[str]) -> dict[str, list[Annotation]]
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: invalid JSON or a malformed entry (the message names the entry).
+        ValueError: invalid JSON, a photo listed twice, or a malformed entry (the message names the entry).
 
     Example:
         >>> import json, tempfile, os
@@ -98,9 +111,13 @@ def load_boxes_json(path: str | os.PathLike[str]) -> dict[str, list[Annotation]]
     """
     p = Path(path)
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(p.read_text(), object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise ValueError(f"{p}: not valid JSON ({e}).") from None
+    except _DuplicateKey as e:
+        raise ValueError(
+            f"{p}: {e.args[0]!r} is listed twice; each photo (and each field of an object) once."
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(f"{p}: expected an object {{'file.jpg': [{{'class': int, 'box': [x0, y0, x1, y1]}}]}}.")
     out: dict[str, list[Annotation]] = {}
@@ -141,7 +158,7 @@ def save_boxes_json(annotations: Mapping[str, Iterable[Annotation]], path: str |
 
 
 def load_voc_xml(
-    path: str | os.PathLike[str], class_index: Mapping[str, int] | None = None
+    path: str | os.PathLike[str], class_index: Mapping[str, int] | None = None, dropped: list[str] | None = None
 ) -> tuple[str, list[Annotation]]:
     """Read one Pascal VOC / ILSVRC annotation file.
 
@@ -149,6 +166,8 @@ def load_voc_xml(
         path: the XML file.
         class_index: optional map from ``<name>`` (e.g. ``"n02123045"`` or ``"cat"``) to a class index; a name
             made only of digits is taken as the index itself.
+        dropped: when given, an object whose ``<bndbox>`` is not numbers, not finite or reversed is left out and
+            its reason appended here (the data-set readers skip a bad object) instead of raising.
 
     Returns:
         ``(file name, annotations)``; the file name is ``<filename>`` (or the XML's stem + ".jpg" if absent).
@@ -180,8 +199,14 @@ def load_voc_xml(
             raise ValueError(f"{where} has no <bndbox>.")
         try:
             xmin, ymin, xmax, ymax = (float((bb.findtext(k) or "").strip()) for k in ("xmin", "ymin", "xmax", "ymax"))
-        except ValueError:
-            raise ValueError(f"{where}: <bndbox> needs numeric <xmin>, <ymin>, <xmax>, <ymax>.") from None
+            box = _box([xmin - 1, ymin - 1, xmax, ymax], where)
+        except ValueError as err:
+            numeric = f"{where}: <bndbox> needs numeric <xmin>, <ymin>, <xmax>, <ymax>."
+            text = str(err) if str(err).startswith(where) else numeric
+            if dropped is None:
+                raise ValueError(text) from None
+            dropped.append(f"object {j}{text[len(where) :]}")
+            continue
         label: int | None = None
         if name is not None:
             if class_index is not None and name in class_index:
@@ -189,7 +214,7 @@ def load_voc_xml(
             elif name.isdigit():
                 label = int(name)
         difficult = (obj.findtext("difficult") or "0").strip() not in ("", "0")
-        anns.append(Annotation(_box([xmin - 1, ymin - 1, xmax, ymax], where), label, name, difficult))
+        anns.append(Annotation(box, label, name, difficult))
     return fname, anns
 
 

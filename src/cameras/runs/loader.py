@@ -4,7 +4,9 @@
 with the one loader (:func:`cameras.io.load_image`, bounded by the run's :class:`~cameras.io.SizeLimits`),
 preprocesses it with the model's :class:`~cameras.models.Preprocess` (aspect kept or square) and checks the scales
 the explainers will run. A photo that cannot be used is not an exception: the item carries the reason, and the run
-records it as skipped. :func:`chunk_loader` yields one list of items per shard chunk.
+records it as skipped. A record refused by its reader (a name outside the data set) is never opened, and a photo whose
+decoded size is not the size its annotation file declares (COCO's ``height`` / ``width``) is skipped before any mask
+is decoded at that declared size. :func:`chunk_loader` yields one list of items per shard chunk.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..datasets import DataSet
+from ..datasets import DataSet, DatasetError
 from ..io import ImageError, SizeLimits, load_image
 from ..models import Preprocess
 
@@ -75,9 +77,17 @@ class PhotoSet(torch.utils.data.Dataset[Item]):
 
     def __getitem__(self, index: int) -> Item:
         record = self.dataset.records[index]
-        path = self.dataset.path(record)
+        try:
+            path = self.dataset.path(record)
+        except DatasetError as err:  # outside the data set: never opened
+            return Item(index, None, (0, 0), str(err))
         try:
             photo = load_image(path, limits=self.limits, samples=False)
+            if record.size is not None and tuple(photo.size) != tuple(record.size):
+                raise ImageError(
+                    f"the annotation file declares a {record.size[0]}×{record.size[1]} photo but it is "
+                    f"{photo.size[0]}×{photo.size[1]}: its boxes and masks are for another photo"
+                )
             prepared = self.preprocess(photo.rgb, square=True if self.square else None, limits=self.limits)
             if self.scales is not None:
                 try:
