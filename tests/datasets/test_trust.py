@@ -115,6 +115,13 @@ def test_coco_imagenet_and_folder_names_leaving_the_folders_are_refused(tmp_path
     ds = open_dataset("folder", photos, boxes=boxes)
     _refused(ds, "../x.png")
     assert ds.path(ds.records[0]) == (photos / "a.png").resolve()
+    xml_boxes = tmp_path / "xml_boxes"
+    xml_boxes.mkdir()
+    (xml_boxes / "a.xml").write_text(voc_xml([("1", (1, 1, 5, 5), False)], "a.png"))
+    assert len(open_dataset("folder", photos, boxes=xml_boxes).sources) == 1
+    (xml_boxes / "b.xml").symlink_to(tmp_path / "outside" / "secret.xml")  # an annotation symlinked out
+    with pytest.raises(OutsideError, match=r"b\.xml: outside the data set"):
+        open_dataset("folder", photos, boxes=xml_boxes)
 
 
 def test_duplicates_are_refused_with_a_line_naming_them(tmp_path: Path) -> None:

@@ -456,6 +456,10 @@ def read_folder(images: PathLike, boxes: PathLike, class_index: Mapping[str, int
     in the box file's order; class names come from the model (``classes`` is ``None``). A photo name that leaves the
     folder is a refused record (:func:`~cameras.datasets.records.contain`)."""
     folder = _folder(images, "--images")
+    given = Path(boxes).absolute()
+    xmls = sorted(given.glob("*.xml")) if given.is_dir() else []
+    for xml in xmls:  # a folder of XMLs: each one must be a file of that folder, not a symlink out of it
+        contain(given, xml.name, "annotation")
     try:
         anns = load_boxes(boxes, class_index)
     except (ValueError, OSError) as err:
@@ -463,8 +467,7 @@ def read_folder(images: PathLike, boxes: PathLike, class_index: Mapping[str, int
     if not anns:
         raise DatasetError(f"--boxes {boxes}: no annotated photo.")
     records = tuple(_record(folder, name, a) for name, a in anns.items())
-    given = Path(boxes).absolute()
-    sources = tuple(sorted(given.glob("*.xml"))) if given.is_dir() else (given,)
+    sources = tuple(xmls) if given.is_dir() else (given,)
     return DataSet("folder", folder, None, folder, None, records, sources)
 
 
