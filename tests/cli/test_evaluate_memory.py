@@ -67,7 +67,7 @@ def test_declared_size_does_not_drive_memory(tmp_path: Path) -> None:
     cmd = [
         sys.executable, "-m", "cameras", "evaluate", "--dataset", "coco", "--root", str(root),
         "--model", "timm:test_convnext", "--weights", str(ckpt), "--methods", "gradcam", "--metrics", "energy_mask",
-        "--resolutions", "64", "--workers", "0", "--no-progress", "--out", str(out),
+        "--resolutions", "64", "--workers", "0", "--no-progress", "--device", "cpu", "--out", str(out),
     ]  # fmt: skip
     with open(tmp_path / "stdout", "w") as so, open(tmp_path / "stderr", "w") as se:
         proc = subprocess.Popen(cmd, env=env, stdout=so, stderr=se, preexec_fn=_limit)
