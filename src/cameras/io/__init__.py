@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from .atomic import (
     atomic_open,
+    csv_cell,
+    csv_text,
     temporary_name,
     to_jsonable,
     write_bytes,
@@ -48,6 +50,8 @@ __all__ = [
     "SizeLimits",
     "atomic_open",
     "check_output_dir",
+    "csv_cell",
+    "csv_text",
     "is_sample_name",
     "load_image",
     "read_run_record",
