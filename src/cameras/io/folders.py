@@ -50,6 +50,19 @@ def _can_create_in(folder: Path) -> bool:
     return True
 
 
+def _check_links(folder: Path, option: str) -> None:
+    """Refuse a folder that is, or lies under, a symbolic link to nothing (dangling, or a loop): it does not
+    exist, yet it cannot be created either."""
+    p = folder
+    while not p.exists() and p != p.parent:
+        if p.is_symlink():
+            where = "is" if p == folder else f"lies under {str(p)!r},"
+            raise OutputDirError(
+                f"{option} {str(folder)!r} {where} a symbolic link to {os.readlink(p)!r}, which does not exist."
+            )
+        p = p.parent
+
+
 def check_output_dir(path: atomic.PathLike, *, option: str = "--out") -> Path:
     """Check that ``path`` is, or can be created as, a writable folder; nothing is created.
 
@@ -61,8 +74,8 @@ def check_output_dir(path: atomic.PathLike, *, option: str = "--out") -> Path:
         the folder as a :class:`~pathlib.Path`.
 
     Raises:
-        OutputDirError: ``path`` is empty, an existing file, lies under a file, or neither it nor the closest
-            existing folder above it is writable.
+        OutputDirError: ``path`` is empty, an existing file, lies under a file, is (or lies under) a symbolic
+            link to nothing, or neither it nor the closest existing folder above it is writable.
 
     Example:
         >>> import tempfile, pathlib
@@ -78,6 +91,7 @@ def check_output_dir(path: atomic.PathLike, *, option: str = "--out") -> Path:
     if not isinstance(text, str) or not text.strip():
         raise OutputDirError(f"{option} is empty: give a folder.")
     folder = Path(text).expanduser()
+    _check_links(folder, option)
     if folder.exists():
         if not folder.is_dir():
             raise OutputDirError(f"{option} {str(folder)!r} is an existing file, not a folder.")
