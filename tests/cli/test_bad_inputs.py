@@ -238,7 +238,7 @@ EXPLAIN = [
     c("precision unknown", "{good} --precision fp8", 2, "invalid choice"),
     c("precision on gradcam", "{good} --method gradcam --precision bf16", 2, "does not apply"),
     c("resolutions on gradcam", "{good} --method gradcam --resolutions 1.0,1.5", 2, "does not apply"),
-    c("class out of range", "{good} --class 7", 1, "out of range", loads=True),
+    c("class out of range", "{good} --class 7", 2, "out of range", loads=True),  # nothing could be done
     c("against empty", ("{good}", "--against", ""), 2, "must not be empty"),
     c("against unknown", ("{good}", "--against", "not a class at all"), 2, "not a class at all"),
     c("against itself", "{good} --class 1 --against 1", 2, "against itself"),

@@ -76,6 +76,7 @@ from .common import (
     model_spec,
     print_error,
     print_warning,
+    write_failure,
 )
 from .options import (
     add_output_option,
@@ -1080,8 +1081,8 @@ def _merge(
             out.written.append(MapStore(out.path).write_index(map_rows))
             written.append("maps/")
     except OSError as err:
-        _error(f"cannot write to {out.path}: {err}")
-        return 1
+        _error(write_failure(out.path, err, resumable=True))
+        return 2  # nothing of the run's results was written: nothing could be done
     print(_table(summary, metric_names))
     if protocol:
         print(_protocol_table(protocol))

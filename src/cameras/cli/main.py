@@ -8,11 +8,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .common import Parser, print_error, print_warning
+from ..io import OutputDir
+from .common import FULL_DISK, Parser, print_error, print_warning, write_failure
 
 __all__ = ["build_parser", "main"]
 
 COMMANDS = ("explain", "compare", "evaluate", "sanity", "attack", "report")
+
+RESUMABLE = ("evaluate",)
+"""Commands that resume from what they committed when rerun with the same options."""
 
 NO_REPORT = ("report",)
 """Commands that get no ``--no-report`` option and write no page at their end (``report`` is the page)."""
@@ -69,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 1
     status = "failed"
     returned = False
+    disk_full = False
     try:
         code = int(args.func(args))
         status = "done" if code == 0 else "failed"
@@ -84,13 +89,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if os.environ.get("CAMERAS_DEBUG"):
             raise
+        out = getattr(args, "out", None)
+        if isinstance(err, OSError) and err.errno in FULL_DISK and isinstance(out, OutputDir):
+            # a write into --out hit a full disk: one line naming the folder (run.json cannot be written either)
+            print_error(command, write_failure(out.path, err, resumable=command in RESUMABLE))
+            code, disk_full = (2 if not out.written else 1), True
+            return code
         text = str(err).splitlines()[0] if str(err) else ""
         print_error(
             command, f"unexpected {type(err).__name__}: {text} (set CAMERAS_DEBUG=1 to see the traceback)".strip()
         )
         return 1
     finally:
-        if _record(args, status=status, code=code, started=started, argv=argv) and returned:
+        if not disk_full and _record(args, status=status, code=code, started=started, argv=argv) and returned:
             _report(args)
 
 
