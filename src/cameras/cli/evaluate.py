@@ -840,7 +840,7 @@ def _run(
 
     from tqdm.auto import tqdm
 
-    from ..io import write_run_record
+    from ..io import file_digest, write_run_record
     from ..runs import RunConfigError, ShardStore, chunks, share
     from ..runs.loader import PhotoSet, chunk_loader
 
@@ -881,8 +881,8 @@ def _run(
     out = args.out
     limits = size_limits(args)
     weights = args.weights
-    if weights is not None and Path(str(weights)).exists():
-        weights = str(Path(str(weights)).resolve())
+    if weights is not None and Path(str(weights)).is_file():  # a checkpoint is keyed by its content, not its name
+        weights = f"sha256:{file_digest(str(weights))}"
     key = {
         "dataset": dataset.describe(),
         "records": _records_digest(dataset),

@@ -10,6 +10,8 @@
 * :func:`atomic_open` and ``write_bytes / write_text / write_json / write_csv / write_npy / write_image /
   write_figure`` — temporary file in the same folder, flush + fsync, :func:`os.replace`: an interrupted run never
   leaves half a file (:mod:`cameras.io.atomic`).
+* :func:`file_digest` — the SHA-256 of a file's content, cached by (path, size, mtime): what keys a run's
+  checkpoint (:mod:`cameras.io.digest`).
 * :func:`write_run_record` / :func:`read_run_record` — ``run.json``, what a command ran and wrote
   (:mod:`cameras.io.runinfo`).
 """
@@ -30,6 +32,7 @@ from .atomic import (
     write_npy,
     write_text,
 )
+from .digest import file_digest
 from .errors import ImageError, ImageNotFoundError, SizeLimitError
 from .folders import OutputDir, OutputDirError, check_output_dir
 from .images import ImageSource, Photo, is_sample_name, load_image, source_name
@@ -52,6 +55,7 @@ __all__ = [
     "check_output_dir",
     "csv_cell",
     "csv_text",
+    "file_digest",
     "is_sample_name",
     "load_image",
     "read_run_record",
