@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..io import OutputDir
+from ..io import FolderLock, OutputDir
 from .common import FULL_DISK, Parser, print_error, print_warning, write_failure
 
 __all__ = ["build_parser", "main"]
@@ -51,6 +51,10 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 = success, 1 = some items failed, 2 = nothing could be done).
 
+    Holds the lock of the command's ``--out`` folder (:func:`cameras.io.lock_folder`) from before any work until
+    ``run.json`` and the page are written: a second run on the same folder is refused with one line naming the
+    holder (exit 2).
+
     Never lets a traceback reach the user: a usage error, a failed input or an unexpected exception is one line
     ``cameras COMMAND: error: …`` on standard error. Set ``CAMERAS_DEBUG=1`` to get the traceback of an unexpected
     exception instead.
@@ -67,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     command = str(args.command)
+    lock = _lock(args, command)
+    if isinstance(lock, str):  # another run holds --out
+        print_error(command, lock)
+        return 2
     from ..io.runinfo import utc_now
 
     started = utc_now()
@@ -101,8 +109,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     finally:
-        if not disk_full and _record(args, status=status, code=code, started=started, argv=argv) and returned:
-            _report(args)
+        try:
+            if not disk_full and _record(args, status=status, code=code, started=started, argv=argv) and returned:
+                _report(args)
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+def _lock(args: argparse.Namespace, command: str) -> FolderLock | str | None:
+    """Take the lock of the command's ``--out`` (:func:`cameras.io.lock_folder`) before any work, so that a second
+    run on the same folder stops at once and says who holds it; the error line when it cannot. ``None`` for a
+    command without ``--out`` and for the ranks other than 0 of a torchrun (they share rank 0's folder)."""
+    from ..io import OutputDirError
+    from ..runs.distributed import current_rank
+
+    out = getattr(args, "out", None)
+    if not isinstance(out, OutputDir) or current_rank() != 0:
+        return None
+    try:
+        return out.lock(f"cameras {command}")
+    except OutputDirError as err:
+        return str(err)
+    except OSError as err:
+        return f"cannot take the lock of --out {out.path}: {err}"
 
 
 def _command_parser(parser: Parser, command: str | None) -> argparse.ArgumentParser | None:
