@@ -107,6 +107,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     )
     (d / "folder").mkdir()
     os.symlink(d / "loop.png", d / "loop.png")
+    os.symlink(d / "nowhere", d / "dangling")  # a symbolic link to nothing
     (d / "a_file").write_text("not a folder")
     (d / "weights.pth").write_text("not a checkpoint")
     photos = d / "photos"
@@ -182,6 +183,9 @@ BAD_OUT = [
     c("--out under a file", "{good} --out {under_file}", 2, "lies under the file"),
     c("--out not writable", "{good} --out {unwritable}", 2, "not writable"),
     c("--out empty", ("{good}", "--out", ""), 2, "empty"),
+    c("--out dangling symlink", "{good} --out {dangling}", 2, "a symbolic link to"),
+    c("--out under a dangling symlink", "{good} --out {dangling}/run", 2, "which does not exist"),
+    c("--out symlink loop", "{good} --out {loop}", 2, "a symbolic link to"),
 ]
 BAD_RESOLUTIONS = [
     c("res empty", ("{good}", "--resolutions", ""), 2, "empty"),
@@ -201,6 +205,8 @@ BAD_RESOLUTIONS = [
 BAD_RUN = [
     c("device name", "{good} --device gpu0", 2, "not a torch device"),
     c("device absent", "{good} --device cuda:99", 2, "CUDA"),
+    c("device meta", "{good} --device meta", 2, "does not compute"),
+    c("device lazy", "{good} --device lazy", 2, "does not compute"),
     c("max-side 0", "{good} --max-side 0", 2, "--max-side"),
     c("max-pixels text", "{good} --max-pixels abc", 2, "--max-pixels"),
     c("max-photo-pixels negative", "{good} --max-photo-pixels -1", 2, "--max-photo-pixels"),
@@ -232,7 +238,7 @@ EXPLAIN = [
     c("precision unknown", "{good} --precision fp8", 2, "invalid choice"),
     c("precision on gradcam", "{good} --method gradcam --precision bf16", 2, "does not apply"),
     c("resolutions on gradcam", "{good} --method gradcam --resolutions 1.0,1.5", 2, "does not apply"),
-    c("class out of range", "{good} --class 7", 1, "out of range", loads=True),
+    c("class out of range", "{good} --class 7", 2, "out of range", loads=True),  # nothing could be done
     c("against empty", ("{good}", "--against", ""), 2, "must not be empty"),
     c("against unknown", ("{good}", "--against", "not a class at all"), 2, "not a class at all"),
     c("against itself", "{good} --class 1 --against 1", 2, "against itself"),

@@ -103,6 +103,49 @@ def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(setup: dict) -> 
     _same_outputs(out, Path(setup["reference"]))
 
 
+def test_sigkill_then_a_changed_checkpoint_is_refused_and_the_same_content_elsewhere_resumes(
+    setup: dict,  # type: ignore[type-arg]
+) -> None:
+    """Issue 21 §3: the run is keyed by the checkpoint's content. Overwriting ``--weights`` between a killed run and
+    its resume is a configuration change that names the weights (never two models' rows merged); the same bytes
+    under another name resume."""
+    base = Path(setup["base"])
+    mine, moved = base / "mine.pt", base / "moved" / "voc20.pt"
+    original = (base / "voc20.pt").read_bytes()
+    mine.write_bytes(original)
+    args = [str(mine) if a == str(base / "voc20.pt") else a for a in setup["args"]]
+    out = base / "swapped"
+    cmd = [sys.executable, "-m", "cameras", *args, "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=setup["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while len(_chunks(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    committed = _chunks(out)
+    assert 2 <= len(committed) < 12, committed
+
+    from cameras import models
+
+    torch.manual_seed(1)  # another model with the same architecture and head, saved over the same path
+    torch.save(models.load("timm:test_convnext", None, num_classes=20).model.state_dict(), mine)
+    assert mine.read_bytes() != original
+    again = subprocess.run(cmd, env=setup["env"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2, again.stderr
+    assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr, again.stderr
+    assert again.stderr.startswith(f"cameras evaluate: error: --out {out}: the output folder holds a run with another")
+    assert "(weights differs)" in again.stderr
+    assert _chunks(out) == committed and not (out / "per_image.csv").exists()  # nothing merged, nothing lost
+
+    moved.parent.mkdir()
+    moved.write_bytes(original)  # the first checkpoint's bytes, under another name: the same run
+    cmd = [a if a != str(mine) else str(moved) for a in cmd]
+    resumed = subprocess.run(cmd, env=setup["env"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {out}: {len(committed)} of 12 photos done" in resumed.stdout
+    _same_outputs(out, Path(setup["reference"]))
+
+
 def test_torchrun_two_gloo_ranks_equal_one_process_and_resume_with_one(setup: dict) -> None:  # type: ignore[type-arg]
     out = Path(setup["base"]) / "ranks"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cameras"]

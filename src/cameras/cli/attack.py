@@ -41,6 +41,7 @@ from .common import (
     print_warning,
     read_photos,
     slug,
+    write_failure,
 )
 from .options import add_output_option, float_range, int_range, parse_list, size_limits
 
@@ -362,8 +363,8 @@ def run(args: argparse.Namespace) -> int:
         out.write_json("attack.json", report)
         out.write_text("attack.md", header + table + "\n")
     except OSError as err:
-        _error(f"cannot write to {out.path}: {err}")
-        return 1
+        _error(write_failure(out.path, err))
+        return 2  # nothing of the run's results was written: nothing could be done
     print(table)
     rates = ", ".join(
         f"{row['source']} {row['fooled']}/{row['images']}"
@@ -513,8 +514,8 @@ def run_penalty(args: argparse.Namespace) -> int:
         out.write_csv("penalty_summary.csv", ([_csv(v) for v in r.values()] for r in summary), list(summary[0]))
         out.write_text("penalty.md", header + table + "\n")
     except OSError as err:
-        _error(f"cannot write to {out.path}: {err}")
-        return 1
+        _error(write_failure(out.path, err))
+        return 2  # nothing of the run's results was written: nothing could be done
     print(table)
     print(
         f"{total:.1f} s; wrote {out.path}/penalty.json, penalty.csv, penalty_summary.csv, penalty.md and "

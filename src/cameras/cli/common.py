@@ -19,6 +19,7 @@ or items failed (the others were written), 2 nothing could be done (bad options,
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import re
 import sys
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from ..models import LoadedModel, ModelSpec, PreparedImage
 
 __all__ = [
+    "FULL_DISK",
     "InputPhoto",
     "ListOption",
     "NativeSpec",
@@ -48,6 +50,7 @@ __all__ = [
     "read_photos",
     "slug",
     "split_list",
+    "write_failure",
 ]
 
 
@@ -96,6 +99,23 @@ def print_error(command: str, message: str) -> None:
     """One ``cameras COMMAND: error: …`` line on standard error (line breaks in ``message`` are joined)."""
     text = " ".join(str(message).split())
     print(f"cameras {command}: error: {text}", file=sys.stderr)
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+"""The ``errno`` values of a write that failed because the disk (or the user's quota) is full."""
+
+
+def write_failure(folder: Any, err: OSError, *, resumable: bool = False) -> str:
+    """The error line of a write into the output folder ``folder`` that failed with ``err``: it names the folder,
+    says plainly when the disk is full, and, for a run that resumes (``cameras evaluate``), that rerunning the same
+    command goes on from what was committed."""
+    if err.errno in FULL_DISK:
+        text = f"cannot write to {folder}: the disk is full ({err.strerror or 'no space left'}); free some space"
+    else:
+        text = f"cannot write to {folder}: {err}"
+    if resumable:
+        return f"{text}, then rerun the same command to resume: the photos already done are kept"
+    return f"{text}, then rerun" if err.errno in FULL_DISK else text
 
 
 def print_warning(command: str, message: str) -> None:

@@ -19,6 +19,7 @@ Example: ``cameras compare --classes "tiger cat","Egyptian cat" --contrastive`` 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ from .common import (
     print_warning,
     read_photos,
     split_list,
+    write_failure,
 )
 from .options import (
     add_output_option,
@@ -217,12 +219,16 @@ def run(args: argparse.Namespace) -> int:
     for panel in view.panels:
         if panel.degenerate:
             print_warning("compare", f"{panel.method} on {panel.model}: degenerate (constant) map, drawn as zeros")
+    existed = args.out.path.exists()
     try:
         png, sidecar = view.save(args.out.create(), stem=None, dpi=args.dpi)
         args.out.written.extend([png, sidecar])
     except OSError as err:
-        _error(f"cannot write to {args.out.path}: {err}")
-        return 1
+        if not existed:  # leave no empty folder behind
+            with contextlib.suppress(OSError):
+                args.out.path.rmdir()
+        _error(write_failure(args.out.path, err))
+        return 2  # nothing of the run's results was written: nothing could be done
     _print_summary(view, time.perf_counter() - start)
     print(f"wrote {png} and {sidecar}")
     return 0

@@ -76,6 +76,7 @@ from .common import (
     model_spec,
     print_error,
     print_warning,
+    write_failure,
 )
 from .options import (
     add_output_option,
@@ -841,7 +842,7 @@ def _run(
     from tqdm.auto import tqdm
 
     from ..datasets import DatasetError
-    from ..io import write_run_record
+    from ..io import file_digest, write_run_record
     from ..runs import RunConfigError, ShardStore, chunks, share
     from ..runs.loader import PhotoSet, chunk_loader
 
@@ -882,8 +883,8 @@ def _run(
     out = args.out
     limits = size_limits(args)
     weights = args.weights
-    if weights is not None and Path(str(weights)).exists():
-        weights = str(Path(str(weights)).resolve())
+    if weights is not None and Path(str(weights)).is_file():  # a checkpoint is keyed by its content, not its name
+        weights = f"sha256:{file_digest(str(weights))}"
     try:
         annotations = dataset.fingerprint()  # the annotation files' contents: a changed file is another run
     except DatasetError as err:
@@ -1088,8 +1089,8 @@ def _merge(
             out.written.append(MapStore(out.path).write_index(map_rows))
             written.append("maps/")
     except OSError as err:
-        _error(f"cannot write to {out.path}: {err}")
-        return 1
+        _error(write_failure(out.path, err, resumable=True))
+        return 2  # nothing of the run's results was written: nothing could be done
     print(_table(summary, metric_names))
     if protocol:
         print(_protocol_table(protocol))

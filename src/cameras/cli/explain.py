@@ -32,6 +32,7 @@ from .common import (
     print_warning,
     read_photos,
     slug,
+    write_failure,
 )
 from .options import (
     add_output_option,
@@ -285,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
                 }
                 out.write_json(f"{base}.json", sidecar)
             except OSError as err:
-                _error(f"{item.label}: cannot write {base}.*: {err}")
+                _error(f"{item.label}: {base}.*: {write_failure(out.path, err)}")
                 failures += 1
                 continue
             rows.append(
@@ -300,8 +301,10 @@ def run(args: argparse.Namespace) -> int:
                     degenerate,
                 )
             )
+    if not rows:  # every photo failed (each said why): nothing could be done
+        return 2
     _print_summary(rows, str(out.path))
-    return 1 if failures or not rows else 0
+    return 1 if failures else 0
 
 
 def _contrast_options(args: argparse.Namespace, class_ids: list[int]) -> dict[str, Any] | str:

@@ -8,11 +8,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .common import Parser, print_error, print_warning
+from ..io import FolderLock, OutputDir
+from .common import FULL_DISK, Parser, print_error, print_warning, write_failure
 
 __all__ = ["build_parser", "main"]
 
 COMMANDS = ("explain", "compare", "evaluate", "sanity", "attack", "report")
+
+RESUMABLE = ("evaluate",)
+"""Commands that resume from what they committed when rerun with the same options."""
 
 NO_REPORT = ("report",)
 """Commands that get no ``--no-report`` option and write no page at their end (``report`` is the page)."""
@@ -47,6 +51,10 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 = success, 1 = some items failed, 2 = nothing could be done).
 
+    Holds the lock of the command's ``--out`` folder (:func:`cameras.io.lock_folder`) from before any work until
+    ``run.json`` and the page are written: a second run on the same folder is refused with one line naming the
+    holder (exit 2).
+
     Never lets a traceback reach the user: a usage error, a failed input or an unexpected exception is one line
     ``cameras COMMAND: error: …`` on standard error. Set ``CAMERAS_DEBUG=1`` to get the traceback of an unexpected
     exception instead.
@@ -63,12 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     command = str(args.command)
+    lock = _lock(args, command)
+    if isinstance(lock, str):  # another run holds --out
+        print_error(command, lock)
+        return 2
     from ..io.runinfo import utc_now
 
     started = utc_now()
     code = 1
     status = "failed"
     returned = False
+    disk_full = False
     try:
         code = int(args.func(args))
         status = "done" if code == 0 else "failed"
@@ -84,14 +97,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if os.environ.get("CAMERAS_DEBUG"):
             raise
+        out = getattr(args, "out", None)
+        if isinstance(err, OSError) and err.errno in FULL_DISK and isinstance(out, OutputDir):
+            # a write into --out hit a full disk: one line naming the folder (run.json cannot be written either)
+            print_error(command, write_failure(out.path, err, resumable=command in RESUMABLE))
+            code, disk_full = (2 if not out.written else 1), True
+            return code
         text = str(err).splitlines()[0] if str(err) else ""
         print_error(
             command, f"unexpected {type(err).__name__}: {text} (set CAMERAS_DEBUG=1 to see the traceback)".strip()
         )
         return 1
     finally:
-        if _record(args, status=status, code=code, started=started, argv=argv) and returned:
-            _report(args)
+        try:
+            if not disk_full and _record(args, status=status, code=code, started=started, argv=argv) and returned:
+                _report(args)
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+def _lock(args: argparse.Namespace, command: str) -> FolderLock | str | None:
+    """Take the lock of the command's ``--out`` (:func:`cameras.io.lock_folder`) before any work, so that a second
+    run on the same folder stops at once and says who holds it; the error line when it cannot. ``None`` for a
+    command without ``--out`` and for the ranks other than 0 of a torchrun (they share rank 0's folder)."""
+    from ..io import OutputDirError
+    from ..runs.distributed import current_rank
+
+    out = getattr(args, "out", None)
+    if not isinstance(out, OutputDir) or current_rank() != 0:
+        return None
+    try:
+        return out.lock(f"cameras {command}")
+    except OutputDirError as err:
+        return str(err)
+    except OSError as err:
+        return f"cannot take the lock of --out {out.path}: {err}"
 
 
 def _command_parser(parser: Parser, command: str | None) -> argparse.ArgumentParser | None:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ..io import OutputDir, SizeLimits
 
 __all__ = [
+    "COMPUTE_DEVICES",
     "MIN_SCALE_SIDE",
     "ListOption",
     "add_output_option",
@@ -288,16 +289,26 @@ def schedule_factors(resolutions: Sequence[int | float] | None, native_size: int
     return [float(r) for r in resolutions]
 
 
+COMPUTE_DEVICES = ("cpu", "cuda", "mps", "xpu")
+"""The torch device types ``--device`` accepts: those that run a model (``meta``, ``lazy`` … do not)."""
+
+
 def device_option(text: str) -> str:
     """The ``type=`` of ``--device``: a torch device string (``cpu``, ``cuda``, ``cuda:1``, ``mps``), returned as
-    given. Whether this machine has it is checked by :func:`device_problem` when the command starts."""
+    given; a device type that does not compute (``meta``, ``lazy``, ``ipu`` …; see :data:`COMPUTE_DEVICES`) is
+    refused. Whether this machine has it is checked by :func:`device_problem` when the command starts."""
     import torch
 
     name = nonempty(text)
     try:
-        torch.device(name)
+        device = torch.device(name)
     except (RuntimeError, ValueError, TypeError):
         raise _Error(f"{name!r} is not a torch device (e.g. cpu, cuda, cuda:1, mps)") from None
+    if device.type not in COMPUTE_DEVICES:
+        raise _Error(
+            f"{name!r} is a torch device that does not compute ({device.type}: tensors there hold no values); "
+            f"use one of {', '.join(COMPUTE_DEVICES)} (e.g. cpu, cuda:1)"
+        )
     return name
 
 
@@ -313,6 +324,8 @@ def device_problem(name: str) -> str | None:
             return f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
     elif device.type == "mps" and not torch.backends.mps.is_available():
         return f"--device {name}: MPS is not available on this machine"
+    elif device.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        return f"--device {name}: no Intel XPU is available on this machine"
     return None
 
 

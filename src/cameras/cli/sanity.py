@@ -32,6 +32,7 @@ from .common import (
     print_error,
     print_warning,
     read_photos,
+    write_failure,
 )
 from .options import (
     add_output_option,
@@ -226,8 +227,8 @@ def run(args: argparse.Namespace) -> int:
         out.write_figure("sanity_strip.png", strip, dpi=120)
         out.write_json("sanity.json", report)
     except OSError as err:
-        _error(f"cannot write to {out.path}: {err}")
-        return 1
+        _error(write_failure(out.path, err))
+        return 2  # nothing of the run's results was written: nothing could be done
     metrics = ("spearman_abs", "ssim", "hog")
     header = ["step", *(f"{m}:{k}" for m in result.methods for k in metrics)]
     rows = [
@@ -311,8 +312,8 @@ def run_adversarial(
         out.write_figure("adversarial.png", figure, dpi=120)
         out.write_json("adversarial.json", report)
     except OSError as err:
-        _error(f"cannot write to {out.path}: {err}")
-        return 1
+        _error(write_failure(out.path, err))
+        return 2  # nothing of the run's results was written: nothing could be done
     header = ["method", *(f"{v}:{k}" for v in results for k in ("spearman", "top10"))]
     rows = [
         [m, *(_cell(float(getattr(results[v][m], k)[0]), 0) for v in results for k in ("spearman", "top_overlap"))]

@@ -14,7 +14,8 @@ The helpers cover every kind of output the package writes:
 :func:`write_text`           text (UTF-8 by default)
 :func:`write_json`           JSON, strict: NaN / ±inf become ``null``, numpy and torch scalars / arrays and
                              paths are converted (:func:`to_jsonable`)
-:func:`write_csv`            CSV rows (``csv`` module, header optional)
+:func:`write_csv`            CSV rows (``csv`` module, header optional); text cells that a spreadsheet would
+                             run as a formula are neutralised (:func:`csv_cell`, undone by :func:`csv_text`)
 :func:`write_npy`            a NumPy array as ``.npy``
 :func:`write_image`          a PIL image or a uint8 array (H, W) / (H, W, 3|4), PNG unless the name says otherwise
 :func:`write_figure`         a matplotlib figure (format from the suffix; ``savefig`` keyword arguments pass through)
@@ -48,6 +49,7 @@ import io
 import json
 import math
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -63,6 +65,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PathLike",
     "atomic_open",
+    "csv_cell",
+    "csv_text",
     "temporary_name",
     "to_jsonable",
     "write_bytes",
@@ -242,15 +246,62 @@ def write_json(path: PathLike, obj: Any, *, indent: int | None = 2, mkdir: bool 
     return write_text(path, text + "\n", mkdir=mkdir)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection")."""
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|nan|inf|infinity)", re.IGNORECASE)
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text, never runs: OWASP's defence against CSV (formula) injection.
+
+    Numbers (``int``, ``float``, NumPy scalars, ``None``) pass unchanged, and so does text that is a plain number
+    (``"-0.5"``, ``"1e-05"``, ``"nan"``, ``"-inf"``: what our own code formats). Any other text whose first
+    character, after leading single quotes, is ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets one
+    more single quote in front (``=1+1.jpg`` → ``'=1+1.jpg``), so the cell cannot start a formula; counting the
+    quotes already there keeps the escape reversible (:func:`csv_text`).
+
+    Example:
+        >>> [csv_cell(v) for v in ("=1+1.jpg", "@SUM(1)", "-x.jpg", "-0.5", "nan", "'=x", "cat", 3, -2.5)]
+        ["'=1+1.jpg", "'@SUM(1)", "'-x.jpg", '-0.5', 'nan', "''=x", 'cat', 3, -2.5]
+    """
+    if value is None or isinstance(value, bool | int | float | np.number | np.bool_):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    if text.lstrip("'").startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def csv_text(cell: str) -> str:
+    """The text :func:`csv_cell` neutralised, as it was: one leading single quote removed where :func:`csv_cell`
+    added it. Every reader of the package's CSV files (``cameras report``, :func:`cameras.runs.read_map_index`)
+    applies it, so ``=1+1.jpg`` is shown, and found on disk, as ``=1+1.jpg``.
+
+    Example:
+        >>> [csv_text(c) for c in ("'=1+1.jpg", "''=x", "'quoted", "-0.5", "cat")]
+        ['=1+1.jpg', "'=x", "'quoted", '-0.5', 'cat']
+    """
+    if cell.startswith("'") and cell.lstrip("'").startswith(_FORMULA_START):
+        return cell[1:]
+    return cell
+
+
 def write_csv(
     path: PathLike, rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None, *, mkdir: bool = True
 ) -> Path:
-    """Write CSV rows (optionally after a header row) atomically with the :mod:`csv` module; returns the path."""
+    """Write CSV rows (optionally after a header row) atomically with the :mod:`csv` module; returns the path.
+
+    Every cell goes through :func:`csv_cell`: a text cell starting with ``= + - @``, a tab or a carriage return
+    (a file or class name such as ``=HYPERLINK(...)``) is written with a leading ``'`` so that a spreadsheet
+    shows it as text instead of running it; numbers stay numbers. Read such a file back with :func:`csv_text` on
+    each text cell.
+    """
     with atomic_open(path, "w", newline="", mkdir=mkdir) as f:
         writer = csv.writer(f)
         if header is not None:
-            writer.writerow(header)
-        writer.writerows(rows)
+            writer.writerow([csv_cell(v) for v in header])
+        writer.writerows([csv_cell(v) for v in row] for row in rows)
     return Path(path)
 
 

@@ -14,8 +14,11 @@ or is not writable) fails at once instead of after the work, and an interrupted 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
+import socket
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +30,15 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from PIL import Image
 
-__all__ = ["OutputDir", "OutputDirError", "check_output_dir"]
+__all__ = [
+    "LOCK_FILE",
+    "FolderLock",
+    "FolderLockedError",
+    "OutputDir",
+    "OutputDirError",
+    "check_output_dir",
+    "lock_folder",
+]
 
 
 class OutputDirError(ValueError):
@@ -50,6 +61,19 @@ def _can_create_in(folder: Path) -> bool:
     return True
 
 
+def _check_links(folder: Path, option: str) -> None:
+    """Refuse a folder that is, or lies under, a symbolic link to nothing (dangling, or a loop): it does not
+    exist, yet it cannot be created either."""
+    p = folder
+    while not p.exists() and p != p.parent:
+        if p.is_symlink():
+            where = "is" if p == folder else f"lies under {str(p)!r},"
+            raise OutputDirError(
+                f"{option} {str(folder)!r} {where} a symbolic link to {os.readlink(p)!r}, which does not exist."
+            )
+        p = p.parent
+
+
 def check_output_dir(path: atomic.PathLike, *, option: str = "--out") -> Path:
     """Check that ``path`` is, or can be created as, a writable folder; nothing is created.
 
@@ -61,8 +85,8 @@ def check_output_dir(path: atomic.PathLike, *, option: str = "--out") -> Path:
         the folder as a :class:`~pathlib.Path`.
 
     Raises:
-        OutputDirError: ``path`` is empty, an existing file, lies under a file, or neither it nor the closest
-            existing folder above it is writable.
+        OutputDirError: ``path`` is empty, an existing file, lies under a file, is (or lies under) a symbolic
+            link to nothing, or neither it nor the closest existing folder above it is writable.
 
     Example:
         >>> import tempfile, pathlib
@@ -78,6 +102,7 @@ def check_output_dir(path: atomic.PathLike, *, option: str = "--out") -> Path:
     if not isinstance(text, str) or not text.strip():
         raise OutputDirError(f"{option} is empty: give a folder.")
     folder = Path(text).expanduser()
+    _check_links(folder, option)
     if folder.exists():
         if not folder.is_dir():
             raise OutputDirError(f"{option} {str(folder)!r} is an existing file, not a folder.")
@@ -92,6 +117,190 @@ def check_output_dir(path: atomic.PathLike, *, option: str = "--out") -> Path:
     if not _can_create_in(above):
         raise OutputDirError(f"{option} {str(folder)!r} cannot be created: {str(above)!r} is not writable.")
     return folder
+
+
+LOCK_FILE = ".cameras.lock"
+"""The lock file a run holds in its output folder (:func:`lock_folder`)."""
+
+
+class FolderLockedError(OutputDirError):
+    """The output folder is in use by another run (its lock file names the holder)."""
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux ``/proc``; ``None`` elsewhere): with the PID,
+    it tells a live holder from a new process that got a dead holder's PID."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) ": state, ppid, …; starttime is the 20th
+    if len(fields) < 20 or fields[0] in ("Z", "X"):  # a zombie has ended
+        return "ended"
+    return fields[19]
+
+
+def _holder_alive(holder: dict[str, Any]) -> bool:
+    """Whether the lock's holder may still run: ``False`` only when it was on this host and its process is gone
+    (no such PID, a zombie, or another process that got the PID since)."""
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return True  # another host (or a lock we cannot read): we cannot tell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    except OSError:
+        return True
+    start = _process_start(pid)
+    if start == "ended":
+        return False
+    return not (start is not None and holder.get("start") is not None and start != holder.get("start"))
+
+
+def _read_holder(lock: Path) -> dict[str, Any] | None:
+    """The lock file's content; ``{}`` when unreadable (a holder still writing it is given a moment); ``None`` when
+    it has gone meanwhile."""
+    for _ in range(20):
+        try:
+            text = lock.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError):
+            return {}
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            time.sleep(0.05)
+            continue
+        return data if isinstance(data, dict) else {}
+    return {}
+
+
+def _remove_stale(lock: Path, holder: dict[str, Any]) -> None:
+    """Remove a stale lock, unless another run replaced it meanwhile (it is moved aside first, then checked)."""
+    aside = lock.with_name(f"{LOCK_FILE}.stale-{secrets.token_hex(6)}")
+    try:
+        os.rename(lock, aside)
+    except FileNotFoundError:
+        return
+    moved = _read_holder(aside)
+    if moved is not None and moved.get("token") != holder.get("token"):  # a fresh lock: put it back
+        with contextlib.suppress(OSError):
+            os.link(aside, lock)
+    with contextlib.suppress(OSError):
+        os.unlink(aside)
+
+
+class FolderLock:
+    """A held lock on an output folder (see :func:`lock_folder`); :meth:`release` (or the ``with`` block's end)
+    removes it, and the folders created to hold it when they are still empty.
+
+    Attributes:
+        path: the lock file.
+        holder: what it says: ``pid``, ``host``, ``command``, ``started`` (UTC), ``token``, ``start``.
+    """
+
+    def __init__(self, path: Path, holder: dict[str, Any], created: list[Path]) -> None:
+        self.path = path
+        self.holder = holder
+        self._created = created
+        self.held = True
+
+    def __enter__(self) -> FolderLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Remove the lock file if it is still this lock's, then the folders created for it if they are empty."""
+        if not self.held:
+            return
+        self.held = False
+        current = _read_holder(self.path)
+        if current is not None and current.get("token") == self.holder["token"]:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        for folder in reversed(self._created):  # innermost first; a folder with files in it stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def lock_folder(folder: atomic.PathLike, *, command: str = "cameras", option: str = "--out") -> FolderLock:
+    """Take the lock of an output folder, so that two runs never write the same folder at once.
+
+    The lock is the file ``FOLDER/.cameras.lock``, created atomically (``O_CREAT | O_EXCL``) with the holder's PID,
+    host name, command, start time and a random token. A lock whose holder ran on this host and has ended (no such
+    process, a zombie, or a new process that got its PID) is stale: it is replaced. The folder (and its missing
+    parents) is created to hold the lock; :meth:`FolderLock.release` removes them again if the run wrote nothing.
+
+    Args:
+        folder: the output folder.
+        command: what holds it (shown to a second run).
+        option: how the folder is named in messages.
+
+    Returns:
+        the held :class:`FolderLock` (a context manager).
+
+    Raises:
+        FolderLockedError: another run holds it (the message names its command, PID, host and start time, and
+            the file to delete if that run is known to be gone).
+        OSError: the folder or the lock file cannot be created.
+    """
+    folder = Path(folder).expanduser()
+    created: list[Path] = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        created.insert(0, p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / LOCK_FILE
+    pid = os.getpid()
+    holder = {
+        "pid": pid,
+        "host": socket.gethostname(),
+        "command": command,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "token": secrets.token_hex(8),
+        "start": _process_start(pid),
+    }
+    for _ in range(5):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            current = _read_holder(lock)
+            if current is None:  # released meanwhile
+                continue
+            if current and not _holder_alive(current):
+                _remove_stale(lock, current)
+                continue
+            for q in reversed(created):
+                with contextlib.suppress(OSError):
+                    q.rmdir()
+            raise FolderLockedError(_locked_message(folder, lock, current, option)) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(holder) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        return FolderLock(lock, holder, created)
+    raise FolderLockedError(f"{option} {str(folder)!r}: cannot take its lock {str(lock)!r}: other runs keep taking it.")
+
+
+def _locked_message(folder: Path, lock: Path, holder: dict[str, Any], option: str) -> str:
+    if holder:
+        who = (
+            f"{holder.get('command') or 'a cameras run'} (PID {holder.get('pid')} on {holder.get('host')}, "
+            f"since {holder.get('started')})"
+        )
+    else:
+        who = "a run whose lock file cannot be read"
+    return (
+        f"{option} {str(folder)!r} is in use by another run: {who}; wait for it to end or use another {option} "
+        f"(if that run is gone, delete {str(lock)!r})."
+    )
 
 
 class OutputDir:
@@ -124,6 +333,11 @@ class OutputDir:
 
     def __repr__(self) -> str:
         return f"OutputDir({str(self.path)!r}, written={len(self.written)})"
+
+    def lock(self, command: str = "cameras") -> FolderLock:
+        """:func:`lock_folder` on this folder (created to hold the lock, removed on release if nothing was
+        written)."""
+        return lock_folder(self.path, command=command, option=self.option or "--out")
 
     def file(self, name: str) -> Path:
         """The path of file ``name`` in the folder (nothing is created).

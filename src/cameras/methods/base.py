@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import abc
+import difflib
+import functools
+import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -21,6 +24,8 @@ __all__ = [
     "ContrastClasses",
     "Explainer",
     "Targets",
+    "call_keywords",
+    "check_keywords",
     "explain_in_groups",
     "images_per_pass",
     "model_device_dtype",
@@ -271,6 +276,46 @@ def normalize_contrast(
     return Contrast(c, k=1, gamma=float(gamma))
 
 
+@functools.cache
+def call_keywords(cls: type[Explainer]) -> tuple[str, ...]:
+    """The keyword arguments a call of method class ``cls`` accepts: those of :meth:`Explainer.__call__` and of
+    every ``__call__`` / ``explain`` of the class and its bases (``top_k``, ``upsample`` …), sorted."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        for attr in ("__call__", "explain"):
+            fn = klass.__dict__.get(attr)
+            if fn is None:
+                continue
+            for p in inspect.signature(fn).parameters.values():
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "images"):
+                    names.add(p.name)
+    return tuple(sorted(names))
+
+
+def check_keywords(cls: type[Explainer], kwargs: Mapping[str, Any]) -> None:
+    """Refuse a keyword that no part of the call of ``cls`` takes (``targt=5`` would otherwise be ignored and the
+    top-1 class explained).
+
+    Raises:
+        TypeError: naming the keyword and the closest accepted one (:mod:`difflib`), or every accepted one.
+
+    Example:
+        >>> from cameras.methods import GradCAM
+        >>> try:
+        ...     check_keywords(GradCAM, {"target": 5})
+        ... except TypeError as err:
+        ...     print(err)
+        GradCAM() got an unexpected keyword argument 'target'; did you mean 'targets'?
+    """
+    accepted = call_keywords(cls)
+    for name in kwargs:
+        if name in accepted:
+            continue
+        close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}?" if close else f"it takes {', '.join(accepted)}."
+        raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}; {hint}")
+
+
 class Explainer(abc.ABC):
     r"""Base class: ``Method(model, layer=...)(images, targets=None, *, contrast=None, gamma=1.0) -> Result``.
 
@@ -287,6 +332,9 @@ class Explainer(abc.ABC):
     base scale (so with ``top_k=2`` and ``"auto"``, the top-2 classes are each explained against the other).
     ``gamma=0`` gives the plain map. The result records the rivals (``Result.contrast``) and ``gamma``. Methods that
     cannot take a contrast (``supports_contrast = False``) raise a ``ValueError``.
+
+    A keyword the call does not take (``targt=5``) is a ``TypeError`` naming it and the closest valid one
+    (:func:`check_keywords`), before any work.
 
     Args:
         model: a classifier returning logits (B, num_classes).
@@ -331,6 +379,7 @@ class Explainer(abc.ABC):
         contrast_k: int = 1,
         **kwargs: Any,
     ) -> Result:
+        check_keywords(type(self), kwargs)
         validate_images(images, self.model)
         device, dtype = model_device_dtype(self.model)
         x = images.to(device=device, dtype=dtype)

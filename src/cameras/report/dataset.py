@@ -124,13 +124,17 @@ _INTEGER = re.compile(r"[+-]?\d+")
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    """A CSV file's header and rows (text). Raises :class:`OSError` / :class:`ValueError` when unreadable."""
+    """A CSV file's header and rows (text), each cell as the run wrote it (the writer's formula guard removed:
+    :func:`cameras.io.csv_text`, so a photo named ``=1+1.jpg`` is ``=1+1.jpg`` here, on the page and on disk).
+    Raises :class:`OSError` / :class:`ValueError` when unreadable."""
+    from ..io import csv_text
+
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
             raise ValueError(f"{path.name} is empty")
-        return header, [row for row in reader if row]
+        return [csv_text(c) for c in header], [[csv_text(c) for c in row] for row in reader if row]
 
 
 def _class_key(value: Any) -> str:

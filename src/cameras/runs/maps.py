@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.atomic import atomic_open, write_csv
+from ..io.atomic import atomic_open, csv_text, write_csv
 
 __all__ = ["INDEX_COLUMNS", "MapStore", "read_map", "read_map_index"]
 
@@ -89,8 +89,8 @@ def read_map_index(run_dir: str | os.PathLike[str]) -> list[dict[str, str]]:
     path = Path(run_dir) / "maps" / "index.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file: the run saved no maps (run it with --save-maps).")
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    with open(path, newline="", encoding="utf-8") as f:  # cells as written (the CSV formula guard removed)
+        return [{k: csv_text(v) if isinstance(v, str) else v for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def read_map(run_dir: str | os.PathLike[str], image: str, cls: int, method: str) -> np.ndarray:
