@@ -183,6 +183,38 @@ def test_the_page_cannot_reach_the_network(visit: Visit) -> None:
     visit.errors.clear()
 
 
+def test_an_injected_inline_script_does_not_run(browser: Any, run: DatasetRun, tmp_path: Path) -> None:
+    """Issue 21 §8: even if an escape were missed, an inline <script> or event handler in the page's content does not
+    run (the policy allows the page's own script by its hash only), while the page's own script still works."""
+    html = (run.path / "report.html").read_text()
+    injected = (
+        "<script>window.pwned = 'script'; document.title = 'pwned';</script>"
+        '<img src="report_files/no-such.jpg" alt="" onerror="window.pwned = \'onerror\'">'
+        '<button id="evil" onclick="window.pwned = \'onclick\'">x</button>'
+        '<p id="styled" style="color: rgb(255, 0, 0)">styled</p>'
+    )
+    assert html.count("<main>") == 1
+    page = run.path / "injected.html"  # beside the real page, so the same relative links work
+    page.write_text(html.replace("<main>", "<main>" + injected))
+    try:
+        v = Visit(browser, page.as_uri())
+        v.page.click("#evil")
+        v.page.wait_for_timeout(200)
+        assert v.page.evaluate("() => window.pwned === undefined")
+        assert v.page.title() != "pwned"
+        assert v.page.eval_on_selector("#styled", "e => getComputedStyle(e).color") != "rgb(255, 0, 0)"
+        # the page's own script ran: the gallery is rendered and reacts to a control
+        assert len(shown_items(v)) == 20
+        v.page.click("#view-table")
+        assert v.page.locator("#gallery table").count() == 1
+        v.close(tmp_path / "injected.png")
+    finally:
+        page.unlink()
+    assert v.blocked == []
+    assert any("Content Security Policy" in e for e in v.errors)  # the browser refused, and said so
+    assert not any("uncaught" in e for e in v.errors)
+
+
 def test_the_request_recorder_sees_network_requests(browser: Any, tmp_path: Path) -> None:
     page = tmp_path / "plain.html"
     page.write_text('<!DOCTYPE html><html><body><img src="http://192.0.2.1/x.png" alt=""></body></html>')

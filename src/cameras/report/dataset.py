@@ -124,13 +124,21 @@ _INTEGER = re.compile(r"[+-]?\d+")
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    """A CSV file's header and rows (text). Raises :class:`OSError` / :class:`ValueError` when unreadable."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{path.name} is empty")
-        return header, [row for row in reader if row]
+    """A CSV file's header and rows (text).
+
+    Raises:
+        OSError: it cannot be read.
+        ValueError: it is empty, or not UTF-8 text (the message names the file and the first bad byte).
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise ValueError(f"{path.name} is empty")
+            return header, [row for row in reader if row]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} cannot be decoded)") from None
 
 
 def _class_key(value: Any) -> str:
