@@ -70,16 +70,16 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def href(relative: str) -> str:
+def href(relative: str, *, up: bool = False) -> str:
     """A path relative to the page (``/``-separated) as a URL: each part percent-encoded, so names with spaces,
-    ``#`` or ``?`` still point at the file.
+    ``#`` or ``?`` still point at the file. ``up=True`` allows ``..`` parts (a photo beside the run folder).
 
     Example:
-        >>> href("report_files/a b#1.jpg")
-        'report_files/a%20b%231.jpg'
+        >>> href("report_files/a b#1.jpg"), href("../photos/a.jpg", up=True)
+        ('report_files/a%20b%231.jpg', '../photos/a.jpg')
     """
     parts = PurePosixPath(relative).parts
-    if not parts or PurePosixPath(relative).is_absolute() or ".." in parts:
+    if not parts or PurePosixPath(relative).is_absolute() or (".." in parts and not up):
         raise ValueError(f"not a path inside the run folder: {relative!r}")
     return "/".join(quote(p, safe="") for p in parts)
 
