@@ -201,7 +201,8 @@ def read_tables(run: RunFolder) -> DatasetTables:
         flag = str(s.get("higher_is_better", "")).strip().lower()
         higher[s.get("metric", "")] = True if flag == "true" else False if flag == "false" else None
     names = _metric_names(run)
-    metrics, undefined = [], []
+    metrics: list[Metric] = []
+    undefined: list[Metric] = []
     for i, col in enumerate(columns):
         if col in BASE_COLUMNS:
             continue
