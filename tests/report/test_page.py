@@ -326,3 +326,34 @@ def test_csp_allows_only_the_page_own_style_and_script_by_hash(tmp_path: Path, k
     assert len(scripts) == (1 if kind == "dataset" else 0)
     assert not re.search(r"<[^>]+\son\w+\s*=", html)  # no inline event handler of our own
     assert not re.search(r"<[^>]+\sstyle\s*=", html)  # no style attribute (the policy would block it)
+
+
+def test_a_metric_with_no_value_is_hidden_and_says_why(tmp_path: Path) -> None:
+    run = dataset_run(tmp_path, 3)
+    header, rows = read(run.path / "per_image.csv")
+    with open(run.path / "per_image.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*header, "discrimination"])
+        w.writerows([*r, "nan"] for r in rows)
+    with open(run.path / "summary.csv", "a", newline="") as f:
+        for method in METHODS:
+            csv.writer(f).writerow([method, "discrimination", "nan", "nan", 0, len(rows) // 2, True])
+    html = build_report(run.path, progress=False)[0]
+    data = embedded(html)
+    assert [m["key"] for m in data["metrics"]] == list(METRICS)  # not in the gallery or the table view
+    summary = html[html.index('id="summary"') : html.index('id="run"')]
+    assert "<th" in summary and "discrimination" not in summary.split('id="undefined-metrics"')[0]
+    assert "Not shown: discrimination (discrimination) — undefined for every row" in summary
+
+
+def test_the_bar_plot_keeps_a_page_aspect() -> None:
+    from cameras.cli.evaluate import METRICS as ALL
+    from cameras.cli.evaluate import _bar_plot
+
+    keys = list(ALL)
+    summary = {m: {k: {"mean": 0.5, "std": 0.1} for k in keys} for m in METHODS}
+    for n in (1, 3, len(keys)):
+        fig = _bar_plot(summary, keys[:n])
+        w, h = fig.get_size_inches()
+        assert w / h <= 4.5 and w <= 13, (n, w, h)  # 10 metrics were 30 × 3.4 in (3600 × 408 px)
+        assert sum(ax.get_visible() and ax.axison for ax in fig.axes) == n
