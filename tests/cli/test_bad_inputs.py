@@ -499,7 +499,7 @@ REPORT = [
     c("run.json without command", "{run_nocommand}", 2, "no 'command' field"),
     c("per_image.csv lacks columns", "{run_badcsv}", 2, "per_image.csv has no column class, class_name"),
     c("per_image.csv empty", "{run_emptycsv}", 2, "per_image.csv is empty"),
-    c("per_image.csv not UTF-8", "{run_latin}", 2, "utf-8"),
+    c("per_image.csv not UTF-8", "{run_latin}", 2, "per_image.csv is not UTF-8 text (byte 0xff cannot be decoded)"),
     c("report.html a folder", "{run_htmldir}", 2, "is a folder"),
     c("report_files a file", "{run_filesdir}", 2, "is an existing file"),
 ]

@@ -22,6 +22,7 @@ from PIL import Image
 METHODS = ("cameras", "gradcam")
 METRICS = ("pointing", "energy", "deletion")
 HIGHER = {"pointing": True, "energy": True, "deletion": False}
+BOX = (30, 20, 54, 36)  # x0, y0, x1, y1 on every 60 × 40 photo: the map's peak (top-left quarter) is outside
 INPUT_HW = (24, 36)  # the model input of every photo (aspect 2:3, like the 40 × 60 photos)
 
 
@@ -71,6 +72,8 @@ def dataset_run(root: Path, n_images: int = 30, *, maps: bool = True, classes_pe
                     sal = np.zeros(INPUT_HW, dtype=np.float16)
                     sal[:12, :18] = 1.0  # the top-left quarter
                     saved[(name, cls, method)] = sal
+    boxes = {r["image"]: [{"class": int(r["class"]), "box": list(BOX)}] for r in rows}
+    (root / "photos" / "boxes.json").write_text(json.dumps(boxes))
     header = ["image", "class", "class_name", "method", *METRICS, "note"]
     with open(run / "per_image.csv", "w", newline="") as f:
         w = csv.DictWriter(f, header)
@@ -116,7 +119,13 @@ def dataset_run(root: Path, n_images: int = 30, *, maps: bool = True, classes_pe
         "command": "evaluate",
         "status": "done",
         "exit_code": 1,
-        "config": {"model": "tiny", "layer": "features", "methods": list(METHODS), "resolutions": [32, 40]},
+        "config": {
+            "model": "tiny",
+            "layer": "features",
+            "methods": list(METHODS),
+            "resolutions": [32, 40],
+            "boxes": str(root / "photos" / "boxes.json"),
+        },
         "argv": ["evaluate", "--dataset", "folder"],
         "outputs": ["per_image.csv", "summary.csv", "pointing_table.csv", "skipped.csv", "evaluate.png"],
         "versions": {"cameras": "0.1.0", "torch": "2", "python": "3"},

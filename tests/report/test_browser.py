@@ -183,6 +183,38 @@ def test_the_page_cannot_reach_the_network(visit: Visit) -> None:
     visit.errors.clear()
 
 
+def test_an_injected_inline_script_does_not_run(browser: Any, run: DatasetRun, tmp_path: Path) -> None:
+    """Issue 21 §8: even if an escape were missed, an inline <script> or event handler in the page's content does not
+    run (the policy allows the page's own script by its hash only), while the page's own script still works."""
+    html = (run.path / "report.html").read_text()
+    injected = (
+        "<script>window.pwned = 'script'; document.title = 'pwned';</script>"
+        '<img src="report_files/no-such.jpg" alt="" onerror="window.pwned = \'onerror\'">'
+        '<button id="evil" onclick="window.pwned = \'onclick\'">x</button>'
+        '<p id="styled" style="color: rgb(255, 0, 0)">styled</p>'
+    )
+    assert html.count('<main id="main">') == 1
+    page = run.path / "injected.html"  # beside the real page, so the same relative links work
+    page.write_text(html.replace('<main id="main">', '<main id="main">' + injected))
+    try:
+        v = Visit(browser, page.as_uri())
+        v.page.click("#evil")
+        v.page.wait_for_timeout(200)
+        assert v.page.evaluate("() => window.pwned === undefined")
+        assert v.page.title() != "pwned"
+        assert v.page.eval_on_selector("#styled", "e => getComputedStyle(e).color") != "rgb(255, 0, 0)"
+        # the page's own script ran: the gallery is rendered and reacts to a control
+        assert len(shown_items(v)) == 20
+        v.page.click("#view-table")
+        assert v.page.locator("#gallery table").count() == 1
+        v.close(tmp_path / "injected.png")
+    finally:
+        page.unlink()
+    assert v.blocked == []
+    assert any("Content Security Policy" in e for e in v.errors)  # the browser refused, and said so
+    assert not any("uncaught" in e for e in v.errors)
+
+
 def test_the_request_recorder_sees_network_requests(browser: Any, tmp_path: Path) -> None:
     page = tmp_path / "plain.html"
     page.write_text('<!DOCTYPE html><html><body><img src="http://192.0.2.1/x.png" alt=""></body></html>')
@@ -237,3 +269,79 @@ def test_real_evaluate_and_explain_pages(browser: Any, tmp_path: Path, tiny: Reg
     assert "cameras explain" in v.page.inner_text("#run")
     v.close(tmp_path / "explain.png")
     assert v.blocked == [] and v.errors == []
+
+
+def test_the_summary_is_in_the_first_viewport(browser: Any, run: DatasetRun) -> None:
+    """Issue 22 §5: the answer first — the whole summary table is on the first screen of a 1280 × 800 window, and
+    what was run is folded away below it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto((run.path / "report.html").as_uri(), wait_until="load")
+        box = page.eval_on_selector("#summary table", "t => t.getBoundingClientRect().toJSON()")
+        assert box["top"] >= 0 and box["bottom"] <= 800 and box["right"] <= 1280
+        assert page.eval_on_selector("#summary table", "t => t.querySelectorAll('tbody tr').length") == len(METHODS)
+        assert page.eval_on_selector("#run details", "d => d.open") is False
+        assert page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    finally:
+        context.close()
+
+
+def test_a_click_opens_the_full_size_view(visit: Visit, run: DatasetRun) -> None:
+    first = run.rows[0]["image"]
+    visit.page.click(f"#gallery article[data-image='{first}'] [data-method='cameras'] .stack")
+    assert visit.page.eval_on_selector("#viewer", "d => d.open")
+    visit.page.wait_for_function("() => document.querySelector('#viewer-box img.photo').complete")
+    photo = visit.page.eval_on_selector(
+        "#viewer-box img.photo",
+        "i => ({src: i.src, w: i.naturalWidth, shown: i.getBoundingClientRect().width})",
+    )
+    assert photo["src"] == (run.photos / first).as_uri()  # the photo itself, not its thumbnail
+    assert photo["w"] == 60 and photo["shown"] > 600  # at the window's size
+    maps = {
+        m: visit.page.evaluate(
+            f"() => JSON.parse(document.getElementById('report-data').textContent).items[0].m['{m}']"
+        )
+        for m in METHODS
+    }
+    assert visit.page.get_attribute("#viewer-box img.map", "src") == maps["cameras"]
+    visit.page.click("#viewer [data-view='gradcam']")
+    assert visit.page.get_attribute("#viewer-box img.map", "src") == maps["gradcam"]
+    assert visit.page.get_attribute("#viewer [data-view='gradcam']", "aria-pressed") == "true"
+    assert visit.page.locator("#viewer-box svg rect.box").count() == 1
+    visit.page.click("#viewer [data-view='']")
+    assert visit.page.locator("#viewer-box img.map").count() == 0
+    visit.page.keyboard.press("Escape")
+    assert visit.page.eval_on_selector("#viewer", "d => d.open") is False
+
+
+def test_thumbnails_draw_the_box_and_the_peak(visit: Visit, run: DatasetRun) -> None:
+    """The box (BOX on every photo) and each map's peak (its top-left quarter: the first pixel) are drawn in the
+    photo's pixels; the peak is red where the pointing game missed."""
+    from .fixtures import BOX
+
+    for article in visit.page.query_selector_all("#gallery article")[:6]:
+        image = article.get_attribute("data-image")
+        rects = article.eval_on_selector_all(
+            "[data-method] svg rect.box", "rs => rs.map(r => ['x','y','width','height'].map(a => +r.getAttribute(a)))"
+        )
+        x0, y0, x1, y1 = BOX
+        assert rects == [[x0, y0, x1 - x0, y1 - y0]] * len(METHODS)
+        for method in METHODS:
+            peak = article.eval_on_selector(
+                f"[data-method='{method}'] svg g.peak",
+                "g => [+g.dataset.x, +g.dataset.y, g.classList.contains('peak-miss')]",
+            )
+            assert peak[0] == pytest.approx(0.5 / 36, abs=1e-4) and peak[1] == pytest.approx(0.5 / 24, abs=1e-4)
+            assert peak[2] == (value(run, str(image), method, "pointing") == 0)
+
+
+def test_the_table_view_scrolls_in_its_own_box(visit: Visit) -> None:
+    visit.page.click("#view-table")
+    visit.page.select_option("#page-size", "100")
+    box = visit.page.eval_on_selector(
+        "#gallery .table-wrap",
+        "w => ({h: w.clientHeight, sh: w.scrollHeight, overflow: getComputedStyle(w).overflowY})",
+    )
+    assert box["overflow"] == "auto" and box["sh"] > box["h"] and box["h"] <= 800
+    assert visit.page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")

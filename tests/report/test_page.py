@@ -116,7 +116,8 @@ def test_thumbnails_photo_and_maps_same_size_relative_and_right(tmp_path: Path) 
 def test_page_links_are_relative_and_point_at_files(tmp_path: Path) -> None:
     run = dataset_run(tmp_path, 3)
     html = write_report(run.path, progress=False).read_text()
-    assert "http://" not in html and "https://" not in html and "//" not in "".join(links(html))
+    text = html.replace('"http://www.w3.org/2000/svg"', "")  # the SVG namespace of the script: a name, not a link
+    assert "http://" not in text and "https://" not in text and "//" not in "".join(links(html))
     for link in links(html):
         if link.startswith("#"):
             assert f'id="{link[1:]}"' in html
@@ -260,3 +261,99 @@ def test_real_evaluate_folder_run_page(tmp_path: Path, tiny: Registry) -> None:
         with Image.open(out / it["p"]) as im:
             assert im.size == (40, 32)
     assert "evaluate.png" in html and "pointing game" in html and data["pointing"] == "pointing"
+
+
+def test_template_slots_in_a_folder_name_stay_text(tmp_path: Path) -> None:
+    """The page shell is filled in one pass: a run folder named ``{{body}}`` puts that text in the title, not the
+    page body (issue 21 §7)."""
+    run = dataset_run(tmp_path, 2)
+    named = run.path.rename(tmp_path / "x{{body}}{{css}}{{script}}")
+    html = build_report(named, progress=False)[0]
+    title = re.search(r"<title>(.*?)</title>", html, re.S)
+    assert title is not None and title.group(1) == "cameras evaluate — x{{body}}{{css}}{{script}}"
+    assert html.count('<main id="main">') == 1 and html.count("<style>") == 1
+    assert html.count("<script>") == 1  # the page's own script, once (the data element has a type)
+    assert '<p class="where">' + str(named).replace("&", "&amp;") in html  # the folder's name, as text
+    generic = tmp_path / "{{body}}"
+    generic.mkdir()
+    (generic / "notes.json").write_text('{"score": 0.5}')
+    html = build_report(generic, progress=False)[0]
+    title = re.search(r"<title>(.*?)</title>", html, re.S)
+    assert title is not None and title.group(1) == "cameras run — {{body}}" and html.count('<main id="main">') == 1
+
+
+def test_per_image_csv_not_utf8_names_the_file(tmp_path: Path) -> None:
+    run = dataset_run(tmp_path, 2)
+    (run.path / "per_image.csv").write_bytes(b"image,class,class_name,method\n\xe9t\xe9.png,1,x,cameras\n")
+    with pytest.raises(ValueError, match=r"per_image\.csv is not UTF-8 text \(byte 0xe9") as err:
+        build_report(run.path, progress=False)
+    assert str(run.path / "per_image.csv") in str(err.value)
+
+
+def _csp(html: str) -> dict[str, list[str]]:
+    """The page's Content-Security-Policy as {directive: sources}."""
+    import html as html_mod
+
+    m = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html)
+    assert m is not None, "no CSP"
+    policy = html_mod.unescape(m.group(1))
+    return {d.split()[0]: d.split()[1:] for d in (p.strip() for p in policy.split(";")) if d}
+
+
+def _hash(text: str) -> str:
+    import base64
+    import hashlib
+
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+@pytest.mark.parametrize("kind", ["dataset", "generic"])
+def test_csp_allows_only_the_page_own_style_and_script_by_hash(tmp_path: Path, kind: str) -> None:
+    """No 'unsafe-inline': the policy lists the hash of the page's one <style> and one <script> (issue 21 §8)."""
+    if kind == "dataset":
+        html = build_report(dataset_run(tmp_path, 2).path, progress=False)[0]
+    else:
+        (tmp_path / "notes.json").write_text('{"score": 0.5}')
+        html = build_report(tmp_path, progress=False)[0]
+    policy = _csp(html)
+    assert "unsafe" not in " ".join(s for sources in policy.values() for s in sources)
+    assert policy["default-src"] == ["'none'"] and policy["img-src"] == ["'self'"]
+    assert policy["base-uri"] == ["'none'"] and policy["object-src"] == ["'none'"]
+    styles = re.findall(r"<style>(.*?)</style>", html, re.S)
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)  # executable ones: no type attribute
+    assert len(styles) == 1 and policy["style-src"] == [_hash(styles[0])]
+    assert policy["script-src"] == ([_hash(scripts[0])] if kind == "dataset" else ["'none'"])
+    assert len(scripts) == (1 if kind == "dataset" else 0)
+    assert not re.search(r"<[^>]+\son\w+\s*=", html)  # no inline event handler of our own
+    assert not re.search(r"<[^>]+\sstyle\s*=", html)  # no style attribute (the policy would block it)
+
+
+def test_a_metric_with_no_value_is_hidden_and_says_why(tmp_path: Path) -> None:
+    run = dataset_run(tmp_path, 3)
+    header, rows = read(run.path / "per_image.csv")
+    with open(run.path / "per_image.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*header, "discrimination"])
+        w.writerows([*r, "nan"] for r in rows)
+    with open(run.path / "summary.csv", "a", newline="") as f:
+        for method in METHODS:
+            csv.writer(f).writerow([method, "discrimination", "nan", "nan", 0, len(rows) // 2, True])
+    html = build_report(run.path, progress=False)[0]
+    data = embedded(html)
+    assert [m["key"] for m in data["metrics"]] == list(METRICS)  # not in the gallery or the table view
+    summary = html[html.index('id="summary"') : html.index('id="run"')]
+    assert "<th" in summary and "discrimination" not in summary.split('id="undefined-metrics"')[0]
+    assert "Not shown: discrimination (discrimination) — undefined for every row" in summary
+
+
+def test_the_bar_plot_keeps_a_page_aspect() -> None:
+    from cameras.cli.evaluate import METRICS as ALL
+    from cameras.cli.evaluate import _bar_plot
+
+    keys = list(ALL)
+    summary = {m: {k: {"mean": 0.5, "std": 0.1} for k in keys} for m in METHODS}
+    for n in (1, 3, len(keys)):
+        fig = _bar_plot(summary, keys[:n])
+        w, h = fig.get_size_inches()
+        assert w / h <= 4.5 and w <= 13, (n, w, h)  # 10 metrics were 30 × 3.4 in (3600 × 408 px)
+        assert sum(ax.get_visible() and ax.axison for ax in fig.axes) == n

@@ -379,8 +379,14 @@ def _bar_plot(summary: dict[str, dict[str, Any]], metrics: Sequence[str]) -> Any
     import numpy as np
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(3.0 * len(metrics), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    # at most 4 panels a line, so the figure keeps a page's aspect (10 metrics in one line were 3600 × 408 px)
+    cols = min(len(metrics), 4)
+    lines = -(-len(metrics) // cols)
+    fig = Figure(figsize=(3.2 * cols, 3.0 * lines), layout="constrained")
+    grid = fig.subplots(lines, cols, squeeze=False).ravel()
+    for unused in grid[len(metrics) :]:
+        unused.set_axis_off()
+    axes = grid[: len(metrics)]
     methods = list(summary)
     xs = np.arange(len(methods))
     for ax, k in zip(axes, metrics):

@@ -13,7 +13,9 @@ command's files; see :mod:`cameras.report.run`) and writes ``report.html`` besid
   its JSON and CSV files.
 
 The page makes no request of any kind beyond the images beside it (inline CSS and JS, a Content Security Policy
-that forbids everything else), so it works from a copied folder or over SSHFS. Every file is written through
+that forbids everything else), so it works from a copied folder or over SSHFS. The policy allows the page's own
+``<style>`` and ``<script>`` by their SHA-256 only: an inline script or event handler that a missed escape let into
+the page does not run. Every file is written through
 :class:`cameras.io.OutputDir` (atomically).
 
 Example:

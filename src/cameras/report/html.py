@@ -2,14 +2,18 @@
 
 Everything the page needs is inline (the CSS and JS templates of this package); images are referenced by paths
 relative to the page, so the folder can be copied or opened over SSHFS. The page carries a Content Security Policy
-that forbids every request but images from the page's own place, so a mistake can never reach the network.
+that forbids every request but images from the page's own place, so a mistake can never reach the network, and
+allows only the page's own inline style and script (by hash). The shell is filled in one pass (:func:`fill`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import PurePosixPath
@@ -19,7 +23,7 @@ from urllib.parse import quote
 from ..io import to_jsonable
 
 __all__ = [
-    "CSP",
+    "csp",
     "embed_json",
     "esc",
     "fmt",
@@ -30,8 +34,35 @@ __all__ = [
     "template",
 ]
 
-CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'"
-"""The page's Content Security Policy: no request except images beside the page (inline CSS and JS only)."""
+
+def csp(*, styles: Sequence[str] = (), scripts: Sequence[str] = ()) -> str:
+    """The page's Content Security Policy: no request except images beside the page, and only the inline
+    ``<style>`` and ``<script>`` elements whose exact text is given (each allowed by its SHA-256, so an inline
+    script or event handler that reached the page by a missed escape does not run).
+
+    Example:
+        >>> policy = csp(scripts=["x"])
+        >>> f"script-src '{sha256_source('x')}';" in policy, "style-src 'none'" in policy, "unsafe" in policy
+        (True, True, False)
+    """
+
+    def sources(texts: Sequence[str]) -> str:
+        return " ".join(f"'{sha256_source(t)}'" for t in texts) or "'none'"
+
+    return (
+        f"default-src 'none'; img-src 'self'; style-src {sources(styles)}; script-src {sources(scripts)}; "
+        "base-uri 'none'; form-action 'none'; object-src 'none'"
+    )
+
+
+def sha256_source(text: str) -> str:
+    """A CSP hash source for an inline element's text: ``sha256-`` + base64 of the SHA-256 of its UTF-8 bytes.
+
+    Example:
+        >>> sha256_source("")
+        'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='
+    """
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
 def esc(text: Any) -> str:
@@ -39,16 +70,16 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def href(relative: str) -> str:
+def href(relative: str, *, up: bool = False) -> str:
     """A path relative to the page (``/``-separated) as a URL: each part percent-encoded, so names with spaces,
-    ``#`` or ``?`` still point at the file.
+    ``#`` or ``?`` still point at the file. ``up=True`` allows ``..`` parts (a photo beside the run folder).
 
     Example:
-        >>> href("report_files/a b#1.jpg")
-        'report_files/a%20b%231.jpg'
+        >>> href("report_files/a b#1.jpg"), href("../photos/a.jpg", up=True)
+        ('report_files/a%20b%231.jpg', '../photos/a.jpg')
     """
     parts = PurePosixPath(relative).parts
-    if not parts or PurePosixPath(relative).is_absolute() or ".." in parts:
+    if not parts or PurePosixPath(relative).is_absolute() or (".." in parts and not up):
         raise ValueError(f"not a path inside the run folder: {relative!r}")
     return "/".join(quote(p, safe="") for p in parts)
 
@@ -128,15 +159,35 @@ def template(name: str) -> str:
     return resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
 
 
+_SLOT = re.compile(r"\{\{(\w+)\}\}")
+
+
+def fill(shell: str, values: dict[str, str]) -> str:
+    """``shell`` with each ``{{name}}`` replaced by ``values[name]``, in ONE pass over the shell: a value is never
+    scanned again, so text holding ``{{body}}`` (a folder's name in the title) stays that text.
+
+    Example:
+        >>> fill("<title>{{title}}</title>{{body}}", {"title": "{{body}}", "body": "<p>x</p>"})
+        '<title>{{body}}</title><p>x</p>'
+
+    Raises:
+        KeyError: the shell names a slot ``values`` lacks.
+    """
+    return _SLOT.sub(lambda m: values[m.group(1)], shell)
+
+
 def page(title: str, body: str, *, script: bool = False) -> str:
     """The whole page: the shell template with ``title``, the inline CSS, ``body`` and (``script=True``) the
-    interactive JS of data-set runs."""
-    shell = template("page.html")
-    js = template("report.js") if script else ""
-    return (
-        shell.replace("{{csp}}", esc(CSP))
-        .replace("{{title}}", esc(title))
-        .replace("{{css}}", template("report.css"))
-        .replace("{{script}}", f"<script>\n{js}</script>" if js else "")
-        .replace("{{body}}", body)
+    interactive JS of data-set runs. The Content Security Policy allows exactly this CSS and this JS (by hash)."""
+    css = template("report.css")
+    js = "\n" + template("report.js") if script else ""
+    return fill(
+        template("page.html"),
+        {
+            "csp": esc(csp(styles=[css], scripts=[js] if js else [])),
+            "title": esc(title),
+            "css": css,
+            "script": f"<script>{js}</script>" if js else "",
+            "body": body,
+        },
     )

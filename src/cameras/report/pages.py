@@ -38,7 +38,9 @@ def dataset_payload(tables: DatasetTables, *, page_size: int = PAGE_SIZE) -> dic
     """What a data-set page embeds: ``columns`` and ``rows`` (``per_image.csv``, cells parsed), ``metrics``
     (``key``, ``name``, ``higher``, ``col`` = column index), ``methods``, ``items`` (one per (photo, class):
     ``i`` image, ``c`` class, ``n`` class name, ``p`` photo thumbnail, ``m`` {method: map thumbnail}, ``r`` row
-    indices), ``pointing`` (the key of the misses filter or ``null``), ``hasMaps`` and ``pageSize``."""
+    indices, ``s`` the photo's [width, height], ``o`` the photo itself (a URL relative to the page, for the full-size
+    view), ``b`` boxes and ``pk`` {method: map peak} as fractions of the photo), ``pointing`` (the key of the misses
+    filter or ``null``), ``hasMaps`` and ``pageSize``."""
     return {
         "columns": tables.columns,
         "rows": tables.rows,
@@ -48,7 +50,18 @@ def dataset_payload(tables: DatasetTables, *, page_size: int = PAGE_SIZE) -> dic
         ],
         "methods": tables.methods,
         "items": [
-            {"i": it.image, "c": it.cls, "n": it.class_name, "p": it.photo, "m": it.maps, "r": it.rows}
+            {
+                "i": it.image,
+                "c": it.cls,
+                "n": it.class_name,
+                "p": it.photo,
+                "m": it.maps,
+                "r": it.rows,
+                "s": list(it.size) if it.size else None,
+                "o": href(it.original, up=True) if it.original else None,
+                "b": it.boxes,
+                "pk": it.peaks,
+            }
             for it in tables.items
         ],
         "pointing": _pointing_key(tables),
@@ -65,17 +78,19 @@ def _header(run: RunFolder, title: str, sections: Sequence[tuple[str, str]]) -> 
     )
 
 
-def _figures(run: RunFolder, names: Sequence[str], captions: dict[str, str] | None = None) -> str:
+def _figures(run: RunFolder, names: Sequence[str], captions: dict[str, str] | None = None, wide: bool = False) -> str:
+    """The figures, each linked to its file; ``wide``: one per line at up to the page's width (a run's plots)."""
     if not names:
         return "<p>No figures in this folder.</p>"
     cards = []
     for name in names:
         cap = (captions or {}).get(name, name)
+        lazy = "" if wide else ' loading="lazy"'
         cards.append(
-            f'<figure class="plot"><a href="{href(name)}"><img src="{href(name)}" alt="{esc(cap)}" '
-            f'loading="lazy"></a><figcaption>{esc(cap)}</figcaption></figure>'
+            f'<figure class="plot"><a href="{href(name)}"><img src="{href(name)}" alt="{esc(cap)}"{lazy}>'
+            f"</a><figcaption>{esc(cap)}</figcaption></figure>"
         )
-    return f'<div class="figures">{"".join(cards)}</div>'
+    return f'<div class="figures{" wide" if wide else ""}">{"".join(cards)}</div>'
 
 
 def _files(run: RunFolder) -> str:
@@ -103,13 +118,22 @@ def _section(sid: str, title: str, content: str) -> str:
     return f'<section id="{sid}" aria-labelledby="{sid}-h"><h2 id="{sid}-h">{esc(title)}</h2>{content}</section>'
 
 
+def _folded(sid: str, title: str, content: str) -> str:
+    """A section folded away: its heading is the ``<summary>`` of a closed ``<details>``."""
+    return (
+        f'<section id="{sid}" aria-labelledby="{sid}-h"><details><summary><h2 id="{sid}-h">{esc(title)}</h2>'
+        f"</summary>{content}</details></section>"
+    )
+
+
 def _summary_table(tables: DatasetTables) -> str:
     """Methods × metrics: mean ± std, with n when some rows are undefined; the arrow says which way is better."""
     if not tables.summary:
         return "<p>No summary.csv in this folder.</p>"
     stats: dict[tuple[str, str], dict[str, str]] = {(s["method"], s["metric"]): s for s in tables.summary}
     methods = list(dict.fromkeys(s["method"] for s in tables.summary))
-    metric_keys = list(dict.fromkeys(s["metric"] for s in tables.summary))
+    hidden = {m.key for m in tables.undefined}
+    metric_keys = [k for k in dict.fromkeys(s["metric"] for s in tables.summary) if k not in hidden]
     names = {m.key: m for m in tables.metrics}
 
     def head(key: str) -> str:
@@ -131,7 +155,24 @@ def _summary_table(tables: DatasetTables) -> str:
         return text + (f" (n={n})" if undefined else "")
 
     rows = [[m, *(cell(m, k) for k in metric_keys)] for m in methods]
-    return table(["method", *map(head, metric_keys)], rows, numeric=[False] + [True] * len(metric_keys))
+    return table(
+        ["method", *map(head, metric_keys)],
+        rows,
+        caption="Mean ± std over the rows of per_image.csv, by method",
+        numeric=[False] + [True] * len(metric_keys),
+    )
+
+
+def _undefined_note(tables: DatasetTables) -> str:
+    """Says which metric columns are hidden because no row has a value, and why that happens."""
+    if not tables.undefined:
+        return ""
+    names = ", ".join(f"{m.name} ({m.key})" for m in tables.undefined)
+    return (
+        f'<p class="note" id="undefined-metrics">Not shown: {esc(names)} — undefined for every row of this run '
+        "(every map degenerate, or the metric needs what this data set lacks, e.g. other annotated classes for "
+        "discrimination or difficult pairs for pointing_difficult); the column is in per_image.csv as nan.</p>"
+    )
 
 
 def _csv_table(header: list[str], rows: list[list[str]], caption: str) -> str:
@@ -192,11 +233,30 @@ def _pager(where: str) -> str:
     )
 
 
+def _viewer(tables: DatasetTables) -> str:
+    """The full-size view (a modal ``<dialog>``, filled by the JS): the photo, one button per overlay, the boxes and
+    the map's peak drawn over it."""
+    tabs = "".join(
+        f'<button type="button" data-view="{esc(m)}" aria-pressed="false">{esc(m)}</button>' for m in tables.methods
+    )
+    return (
+        '<dialog id="viewer" aria-labelledby="viewer-title"><div class="viewer-in"><div class="viewer-bar">'
+        '<h3 id="viewer-title"></h3><span class="seg" role="group" aria-label="overlay">'
+        f'<button type="button" data-view="" aria-pressed="true">photo</button>{tabs}</span>'
+        '<label class="toggle"><input type="checkbox" id="viewer-marks" checked> boxes and peak</label>'
+        '<a id="viewer-open" target="_blank" rel="noopener">open the photo</a>'
+        '<button type="button" id="viewer-close" aria-label="close the full-size view">Close ✕</button></div>'
+        '<p id="viewer-note" class="muted"></p><div id="viewer-box" class="full"></div>'
+        '<p id="viewer-metrics" class="muted"></p></div></dialog>'
+    )
+
+
 def dataset_body(run: RunFolder, tables: DatasetTables, problems: Sequence[str]) -> str:
-    """The body of a data-set run's page (see the module docstring)."""
+    """The body of a data-set run's page (see the module docstring): the summary first, what was run folded away
+    below it, the gallery, the plots at the page's width and the files."""
     sections = [
-        ("run", "What was run"),
         ("summary", "Summary"),
+        ("run", "What was run"),
         ("images", "Images"),
         ("plots", "Plots"),
         ("files", "Files"),
@@ -215,9 +275,10 @@ def dataset_body(run: RunFolder, tables: DatasetTables, problems: Sequence[str])
             f"<details><summary>{len(problems)} thumbnail problem(s)</summary><ul>{shown}{more}</ul></details>"
         )
     note_html = "".join(f'<div class="note">{n}</div>' for n in notes)
-    summary = _summary_table(tables)
+    summary = _summary_table(tables) + _undefined_note(tables)
     for name, header, rows in tables.extra_tables:
-        summary += _csv_table(header, rows, name)
+        summary += f"<details><summary>{esc(name)} ({len(rows)} row(s))</summary>"
+        summary += _csv_table(header, rows, name) + "</details>"
     if tables.skipped is not None:
         header, rows = tables.skipped
         summary += f"<details><summary>{len(rows)} skipped image(s) (skipped.csv)</summary>"
@@ -231,15 +292,16 @@ def dataset_body(run: RunFolder, tables: DatasetTables, problems: Sequence[str])
         f'<p id="status" role="status" aria-live="polite"></p>{_pager("top")}'
         f'<div id="gallery"></div>{_pager("bottom")}'
         f"<noscript><p>The gallery needs JavaScript; the numbers are in per_image.csv.</p></noscript>"
+        f"{_viewer(tables)}"
     )
     plots = [f for f in run.figures()]
     body = [
         _header(run, f"cameras {run.command or 'evaluate'} — {run.path.name}", sections),
-        "<main>",
-        _section("run", "What was run", kv_table(run.summary())),
+        '<main id="main">',
         _section("summary", "Summary", counts + summary),
+        _folded("run", "What was run", kv_table(run.summary())),
         _section("images", "Images", gallery),
-        _section("plots", "Plots", _figures(run, plots)),
+        _section("plots", "Plots", _figures(run, plots, wide=True)),
         _section("files", "Files", _files(run)),
         "</main>",
         embed_json(DATA_ID, dataset_payload(tables)),
@@ -377,7 +439,7 @@ def generic_body(run: RunFolder) -> str:
     title = f"cameras {run.command} — {run.path.name}" if run.command else f"cameras run — {run.path.name}"
     body = [
         _header(run, title, sections),
-        "<main>",
+        '<main id="main">',
         _section("run", "What was run", kv_table(run.summary())),
         _section("figures", "Figures", _figures(run, run.figures(), captions)),
         _section("numbers", "Numbers", content),

@@ -1,7 +1,9 @@
 /* cameras report: the gallery and table of a data-set run.
  *
  * The rows of per_image.csv are embedded as JSON (#report-data); this script renders one page of them at a time,
- * so only the current page's thumbnails get a src. No request is made beyond those images.
+ * so only the current page's thumbnails get a src. No request is made beyond those images (and, in the full-size
+ * view a click opens, the photo itself). The page's Content Security Policy allows this script by its hash only: no
+ * inline handler, no style attribute — styles are set through the CSSOM.
  */
 (function () {
   "use strict";
@@ -94,12 +96,51 @@
   var itemOfRow = {};
   data.items.forEach(function (it) { it.r.forEach(function (ri) { itemOfRow[ri] = it; }); });
 
+  var SVG = "http://www.w3.org/2000/svg";
+  function svgEl(tag, attrs) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (k) { node.setAttribute(k, String(attrs[k])); });
+    return node;
+  }
+  /* The boxes of the item and (for a method) the map's peak, over a picture of the photo's aspect: an SVG in the
+   * photo's pixels, fitted like the images (contain), strokes of constant width on screen. */
+  function marks(it, method) {
+    if (!it.s) { return null; }
+    var w = it.s[0], h = it.s[1];
+    var svg = svgEl("svg", { "class": "marks", viewBox: "0 0 " + w + " " + h, preserveAspectRatio: "xMidYMid meet",
+      "aria-hidden": "true" });
+    it.b.forEach(function (b) {
+      var r = { x: b[0] * w, y: b[1] * h, width: (b[2] - b[0]) * w, height: (b[3] - b[1]) * h,
+        "vector-effect": "non-scaling-stroke" };
+      r["class"] = "box-under"; svg.appendChild(svgEl("rect", r));
+      r["class"] = "box"; svg.appendChild(svgEl("rect", r));
+    });
+    var pk = method ? it.pk[method] : null;
+    if (pk) {
+      var ri = it.byMethod[method], miss = ri !== undefined && isMiss(ri);
+      var g = svgEl("g", { "class": "peak" + (miss ? " peak-miss" : ""), "data-x": pk[0], "data-y": pk[1] });
+      var x = pk[0] * w, y = pk[1] * h, rad = 0.045 * Math.max(w, h);
+      [["circle", { cx: x, cy: y, r: rad }], ["line", { x1: x - 2 * rad, y1: y, x2: x + 2 * rad, y2: y }],
+        ["line", { x1: x, y1: y - 2 * rad, x2: x, y2: y + 2 * rad }]].forEach(function (s) {
+        s[1]["vector-effect"] = "non-scaling-stroke";
+        s[1]["class"] = "under"; g.appendChild(svgEl(s[0], s[1]));
+        s[1]["class"] = "over"; g.appendChild(svgEl(s[0], s[1]));
+      });
+      svg.appendChild(g);
+    }
+    return svg;
+  }
   function stack(it, method, label) {
-    var box = el("div", { "class": "stack" });
+    var what = method ? label + " map of " + it.i : "photo " + it.i;
+    var box = el("button", { type: "button", "class": "stack", "aria-label": "full-size view: " + what,
+      title: "click for the full-size view" });
     if (it.p) { box.appendChild(el("img", { src: it.p, alt: "photo " + it.i, decoding: "async" })); }
     var map = method ? it.m[method] : null;
     if (map) { box.appendChild(el("img", { "class": "map", src: map, alt: label + " map of " + it.i, decoding: "async" })); }
     if (!it.p && !map) { box.appendChild(el("span", { "class": "none", text: method ? "no saved map" : "photo not available" })); }
+    var m = marks(it, method);
+    if (m) { box.appendChild(m); }
+    box.addEventListener("click", function () { openViewer(it, method || ""); });
     return box;
   }
   function metricList(ri) {
@@ -165,6 +206,7 @@
     var root = byId("gallery");
     root.textContent = "";
     root.className = state.view === "gallery" ? "cards" : "rows";
+    root.style.setProperty("--cells", String(1 + state.shown.length));
     root.appendChild(state.view === "gallery" ? renderGallery(list, start) : renderTable(list, start));
     var what = state.view === "gallery" ? "item" : "row";
     var total = state.view === "gallery" ? data.items.length : data.rows.length;
@@ -227,5 +269,79 @@
       render();
     });
   });
+  /* The full-size view: the photo itself (its thumbnail when the photo cannot be reached from the page), one
+   * button per overlay, the boxes and the peak. */
+  var viewer = byId("viewer"), viewing = null;
+  function fitViewer() {
+    if (!viewing) { return; }
+    var it = viewing.it, img = byId("viewer-box").querySelector("img.photo");
+    var w = it.s ? it.s[0] : (img && img.naturalWidth) || 4, h = it.s ? it.s[1] : (img && img.naturalHeight) || 3;
+    var maxW = Math.max(200, window.innerWidth * 0.94 - 40), maxH = Math.max(150, window.innerHeight * 0.94 - 140);
+    var scale = Math.min(maxW / w, maxH / h);
+    var box = byId("viewer-box");
+    box.style.width = Math.round(w * scale) + "px";
+    box.style.height = Math.round(h * scale) + "px";
+  }
+  function showView(method) {
+    var it = viewing.it;
+    viewing.method = method;
+    var box = byId("viewer-box");
+    box.textContent = "";
+    var note = byId("viewer-note");
+    note.textContent = "";
+    var src = it.o || it.p;
+    if (src) {
+      var photo = el("img", { "class": "photo", src: src, alt: "photo " + it.i });
+      photo.addEventListener("error", function () {
+        if (it.p && photo.getAttribute("src") !== it.p) {
+          note.textContent = "The photo itself cannot be reached from this page; showing its thumbnail.";
+          photo.setAttribute("src", it.p);
+        }
+      });
+      photo.addEventListener("load", fitViewer);
+      box.appendChild(photo);
+    } else {
+      note.textContent = "The photo is not available.";
+    }
+    if (method && it.m[method]) {
+      box.appendChild(el("img", { "class": "map", src: it.m[method], alt: method + " map of " + it.i }));
+    } else if (method) {
+      note.textContent = "No saved map for " + method + ".";
+    }
+    var m = byId("viewer-marks").checked ? marks(it, method) : null;
+    if (m) { box.appendChild(m); }
+    viewer.querySelectorAll("[data-view]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b.getAttribute("data-view") === method));
+      b.disabled = b.getAttribute("data-view") !== "" && it.byMethod[b.getAttribute("data-view")] === undefined;
+    });
+    var ri = method ? it.byMethod[method] : undefined;
+    byId("viewer-metrics").textContent = ri === undefined ? "" : data.metrics.map(function (mt) {
+      return mt.name + ": " + fmt(value(ri, mt.key));
+    }).join(" · ");
+    fitViewer();
+  }
+  function openViewer(it, method) {
+    viewing = { it: it, method: method };
+    byId("viewer-title").textContent = it.i + " — " + it.n + " (" + it.c + ")";
+    var open = byId("viewer-open");
+    if (it.o || it.p) { open.setAttribute("href", it.o || it.p); } else { open.removeAttribute("href"); }
+    open.hidden = !(it.o || it.p);
+    showView(method);
+    if (!viewer.open) { viewer.showModal(); }
+  }
+  viewer.querySelectorAll("[data-view]").forEach(function (b) {
+    b.addEventListener("click", function () { showView(b.getAttribute("data-view")); });
+  });
+  byId("viewer-marks").addEventListener("change", function () { showView(viewing.method); });
+  byId("viewer-close").addEventListener("click", function () { viewer.close(); });
+  viewer.addEventListener("click", function (e) { if (e.target === viewer) { viewer.close(); } });
+  viewer.addEventListener("close", function () { viewing = null; byId("viewer-box").textContent = ""; });
+  viewer.addEventListener("keydown", function (e) {
+    if (!viewing || (e.key !== "ArrowRight" && e.key !== "ArrowLeft")) { return; }
+    var views = [""].concat(data.methods.filter(function (m) { return viewing.it.byMethod[m] !== undefined; }));
+    var i = views.indexOf(viewing.method) + (e.key === "ArrowRight" ? 1 : -1);
+    showView(views[(i + views.length) % views.length]);
+  });
+  window.addEventListener("resize", fitViewer);
   render();
 }());
