@@ -386,7 +386,7 @@ def _figures(
     plot: Any, cmp: Any, batch: Any, names: list[str], prep: Any, out: Any, suffix: str, figures: list[str]
 ) -> int:
     """One figure per photo, ``plot(cmp, i, batch, to_display, path)`` to ``NAME_SUFFIX.png`` in ``out`` (registered
-    in ``out.written``); the names written are appended to ``figures``. Returns the number that could not be
+    with ``out.adopt``); the names written are appended to ``figures``. Returns the number that could not be
     written (each with an error line)."""
     failed = 0
     for i, stem in enumerate(names):
@@ -398,7 +398,7 @@ def _figures(
             _error(f"{stem}: cannot write its figure: {err}")
             failed += 1
             continue
-        out.written.append(path)  # listed in run.json with the files the OutputDir wrote itself
+        out.adopt(path)  # listed in run.json with the files the OutputDir wrote itself
         figures.append(path.name)
     return failed
 
@@ -503,7 +503,7 @@ def run_penalty(args: argparse.Namespace) -> int:
     summary = merged.summary()
     try:
         if not args.no_figures:
-            out.written.append(
+            out.adopt(
                 attacks.plot_penalty_schedule(merged, out.create() / "penalty_beta.png", units="(0–255 pixel units)")
             )
             figures.append("penalty_beta.png")

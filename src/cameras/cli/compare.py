@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
             print_warning("compare", f"{panel.method} on {panel.model}: degenerate (constant) map, drawn as zeros")
     try:
         png, sidecar = view.save(args.out.create(), stem=None, dpi=args.dpi)
-        args.out.written.extend([png, sidecar])
+        args.out.adopt(png, sidecar)
     except OSError as err:
         _error(f"cannot write to {args.out.path}: {err}")
         return 1

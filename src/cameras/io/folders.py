@@ -148,6 +148,34 @@ class OutputDir:
             raise OutputDirError(f"Cannot create {self.option} {str(self.path)!r}: {err.strerror or err}.") from err
         return self.path
 
+    def adopt(self, *paths: atomic.PathLike) -> list[Path]:
+        """Register files that another writer put into the folder (a figure a library function saved, a store's
+        index), so that they are listed in :attr:`written` (and in ``run.json``) with the files written here.
+
+        Args:
+            paths: existing files in the folder or below it, in the order they were written.
+
+        Returns:
+            the files as :class:`~pathlib.Path`.
+
+        Raises:
+            OutputDirError: a path is not a file in the folder (written elsewhere, or not at all).
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> out = OutputDir(pathlib.Path(tempfile.mkdtemp()) / "run")
+            >>> _ = (out.create() / "fig.png").write_bytes(b"png")
+            >>> [p.name for p in out.adopt(out.path / "fig.png")], [p.name for p in out.written]
+            (['fig.png'], ['fig.png'])
+        """
+        found = [Path(os.fspath(p)) for p in paths]
+        root = self.path.resolve()
+        for path in found:
+            if not path.is_file() or not path.resolve().is_relative_to(root):
+                raise OutputDirError(f"Cannot list {str(path)!r} as an output: it is not a file in {str(self.path)!r}.")
+        self.written.extend(found)
+        return found
+
     def _write(self, name: str, write: Any, *args: Any, **kwargs: Any) -> Path:
         dest = self.file(name)
         existed = self.path.exists()
