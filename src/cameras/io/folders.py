@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,11 +28,21 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from PIL import Image
 
-__all__ = ["OutputDir", "OutputDirError", "check_output_dir"]
+__all__ = ["OutputDir", "OutputDirError", "check_output_dir", "slug"]
 
 
 class OutputDirError(ValueError):
     """An output folder that cannot be used (a file, under a file, not writable, or an invalid file name in it)."""
+
+
+def slug(text: str, fallback: str = "item") -> str:
+    """A file-name-safe lower-case form of ``text`` (``fallback`` when nothing is left).
+
+    Example:
+        >>> slug("Egyptian cat, #285")
+        'egyptian_cat_285'
+    """
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or fallback
 
 
 def _can_create_in(folder: Path) -> bool:
