@@ -209,3 +209,22 @@ def test_output_dir_is_created_at_the_first_write_only(tmp_path: Path, monkeypat
     with pytest.raises(OSError):
         other.write_npy("m.npy", np.zeros(2))
     assert not (tmp_path / "second").exists()  # the folder it created for the failed first write is gone
+
+
+def test_output_dir_adopts_files_written_by_others(tmp_path: Path) -> None:
+    """Files another writer put in the folder are listed with the folder's own, in order; anything that is not a
+    file in the folder is refused and nothing is listed."""
+    out = OutputDir(tmp_path / "run")
+    out.write_text("a.txt", "a")
+    (out.path / "maps").mkdir()
+    fig = out.path / "fig.png"
+    fig.write_bytes(b"png")
+    index = out.path / "maps" / "index.csv"
+    index.write_text("x\n")
+    assert out.adopt(fig, str(index)) == [fig, index]
+    assert out.written == [out.path / "a.txt", fig, index]
+    (tmp_path / "elsewhere.png").write_bytes(b"png")
+    for bad in (tmp_path / "elsewhere.png", out.path / "missing.png", out.path / "maps", out.path / ".." / "run.png"):
+        with pytest.raises(OutputDirError, match="not a file in"):
+            out.adopt(fig, bad)
+    assert len(out.written) == 3

@@ -14,7 +14,7 @@ import torchvision
 from torch import nn
 
 from cameras import models
-from cameras.models import DEFAULT_MODEL, WeightsUnavailableError, available, info, load
+from cameras.models import DEFAULT_MODEL, WeightsUnavailableError, available, info, load, registry
 
 TORCHVISION = [
     "resnet18",
@@ -201,6 +201,7 @@ def test_download_path_uses_torchvision_weights(monkeypatch: pytest.MonkeyPatch)
         return ref.state_dict()
 
     monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", fake_get_state_dict)
+    monkeypatch.setattr(registry, "reachable", lambda url: True)  # the server answers (no probe in tests)
     m = load("resnet18")
     assert m.weights == "ResNet18_Weights.IMAGENET1K_V1"
     assert seen == [torchvision.models.ResNet18_Weights.DEFAULT.url]
@@ -216,6 +217,7 @@ def test_offline_error_says_how_to_supply_weights(monkeypatch: pytest.MonkeyPatc
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", offline)
+    monkeypatch.setattr(registry, "reachable", lambda url: True)  # the server answered, then the download failed
     with pytest.raises(WeightsUnavailableError) as info_:
         load("resnet18")
     text = str(info_.value)

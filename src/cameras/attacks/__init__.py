@@ -9,6 +9,8 @@
 * :func:`saliency_pgd` — the CAMERAS paper's saliency-penalised targeted PGD (Eq. 4); :func:`compare_penalty`,
   :func:`format_penalty_table`, :func:`plot_penalty_figure`, :func:`plot_penalty_schedule` — its report per map
   source with the shuffled / constant / plain-PGD controls and the matched-success figure.
+* :func:`attack_photos` — either report over photos of any sizes (batched by size, merged, one figure per photo,
+  progress per photo): what ``cameras attack`` runs.
 
 >>> import torch, torch.nn as nn
 >>> from cameras import attacks
@@ -37,6 +39,7 @@ from .penalty_report import (
     shuffled_map,
 )
 from .pgd import AttackResult, perturbation_norms, pgd_attack
+from .photos import PhotoAttack, attack_photos
 from .report import FocusComparison, FocusRecord, compare_focus, format_table, plot_focus_figure
 
 __all__ = [
@@ -48,6 +51,8 @@ __all__ = [
     "PenaltyComparison",
     "PenaltyRecord",
     "PenaltyRun",
+    "PhotoAttack",
+    "attack_photos",
     "compare_focus",
     "compare_penalty",
     "constant_map",

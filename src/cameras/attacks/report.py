@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from ..engine.state import eval_mode
 from ..io.atomic import write_figure
@@ -213,6 +214,7 @@ def compare_focus(
     names: Sequence[str] | None = None,
     class_names: Sequence[str] | None = None,
     explain_labels: Tensor | None = None,
+    progress: bool = False,
 ) -> FocusComparison:
     """Minimal-norm attack of every image under every focus source.
 
@@ -233,6 +235,7 @@ def compare_focus(
         class_names: names of the classes, for the records.
         explain_labels: classes whose maps define the focus (default: ``labels``, or the model's prediction when
             ``targeted``).
+        progress: a progress bar over the sources (stderr).
 
     Returns:
         :class:`FocusComparison`.
@@ -265,7 +268,7 @@ def compare_focus(
     maps: dict[str, Tensor] = {}
     results: dict[str, MinimalNormResult] = {}
     seconds: dict[str, float] = {}
-    for source in sources:
+    for source in tqdm(sources, desc="focus sources", unit="source", disable=not progress, leave=False):
         start = time.perf_counter()
         m, s = focus_masks(model, images, explain_labels, [source], area=area, mode=mode, layer=layer, seed=seed)
         masks.update(m)

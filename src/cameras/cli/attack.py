@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from typing import Any
 
 from .common import (
@@ -40,7 +39,6 @@ from .common import (
     print_error,
     print_warning,
     read_photos,
-    slug,
     write_failure,
 )
 from .options import add_output_option, float_range, int_range, parse_list, size_limits
@@ -183,6 +181,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--batch-size", type=int_range(1, 4096), default=16, help="images per forward pass, 1..4096 (default 16)"
     )
     add_run_options(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (they show when stderr is a terminal)")
     add_output_option(p, "attack_out")
     p.add_argument("--no-figures", action="store_true", help="write only the table and the JSON")
     p.set_defaults(func=run)
@@ -192,8 +191,8 @@ def _error(message: str) -> None:
     print_error("attack", message)
 
 
-def _slug(text: str) -> str:
-    return slug(text, "image")
+def _warning(message: str) -> None:
+    print_warning("attack", message)
 
 
 def _bounds(loaded: Any) -> tuple[list[float], list[float]]:
@@ -252,12 +251,28 @@ def _start(args: argparse.Namespace, classes: list[type]) -> tuple[Any, list[tup
     return loaded, prepared, clamped, failures
 
 
-def _groups(prepared: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
-    """Images of one input size together (they are attacked as one batch)."""
-    groups: dict[tuple[int, ...], list[tuple[str, Any]]] = {}
-    for name, x in prepared:
-        groups.setdefault(tuple(x.shape[-2:]), []).append((name, x))
-    return list(groups.values())
+def _attack(
+    args: argparse.Namespace, loaded: Any, prepared: list[tuple[str, Any]], objective: str, options: dict[str, Any]
+) -> tuple[Any, list[str], int, float] | None:
+    """:func:`cameras.attacks.attack_photos` with its error and warning lines printed: ``(merged comparison, figure
+    names, failures, seconds)``, or ``None`` when no photo could be attacked."""
+    from .. import attacks
+
+    prep = loaded.preprocess
+    done = attacks.attack_photos(
+        loaded.model,
+        prepared,
+        objective=objective,  # type: ignore[arg-type]  # "mask" or "penalty", from --objective
+        options=options,
+        out=None if args.no_figures else args.out,
+        to_display=lambda t: prep.denormalize(t) / 255.0,
+        progress=False if args.no_progress else None,  # bars when stderr is a terminal
+    )
+    for kind, line in done.messages:
+        (_error if kind == "error" else _warning)(line)
+    if done.comparison is None:
+        return None
+    return done.comparison, done.figures, done.failures, done.seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -266,7 +281,6 @@ def run(args: argparse.Namespace) -> int:
     if args.objective == "penalty":
         return run_penalty(args)
     from .. import attacks, methods
-    from ..engine.state import ModelState
 
     args.steps = 10 if args.steps is None else args.steps
     try:
@@ -298,47 +312,30 @@ def run(args: argparse.Namespace) -> int:
     loaded, prepared, clamped, unread = started
     failures += unread
     device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
-    prep = loaded.preprocess
-    bounds = _bounds(loaded)
     out = args.out
-    parts = []
-    figures: list[str] = []
-    start = time.perf_counter()
-    for items in _groups(prepared):
-        batch = torch.cat([x for _, x in items])
-        group_names = [n for n, _ in items]
-        try:
-            with torch.no_grad(), ModelState(loaded.model):
-                labels = loaded.model(batch).argmax(dim=1)
-            cmp = attacks.compare_focus(
-                loaded.model,
-                batch,
-                labels,
-                sources=usable,
-                area=args.area,
-                norm=args.norm,
-                mode=args.mode,
-                bounds=bounds,
-                layer=args.layer or loaded.layer,
-                seed=args.seed,
-                steps=args.steps,
-                search_steps=args.search_steps,
-                method=args.method,
-                names=group_names,
-                class_names=loaded.labels,
-            )
-        except (ValueError, RuntimeError, TypeError) as err:
-            _error(f"{', '.join(group_names)}: {err}")
-            failures += len(items)
-            continue
-        _warn_degenerate(cmp.maps, group_names, "its focus is arbitrary")
-        parts.append(cmp)
-        if not args.no_figures:
-            failures += _figures(attacks.plot_focus_figure, cmp, batch, group_names, prep, out, "attack", figures)
-    if not parts:
+    done = _attack(
+        args,
+        loaded,
+        prepared,
+        "mask",
+        dict(
+            sources=usable,
+            area=args.area,
+            norm=args.norm,
+            mode=args.mode,
+            bounds=_bounds(loaded),
+            layer=args.layer or loaded.layer,
+            seed=args.seed,
+            steps=args.steps,
+            search_steps=args.search_steps,
+            method=args.method,
+            class_names=loaded.labels,
+        ),
+    )
+    if done is None:
         return 2
-    total = time.perf_counter() - start
-    merged = attacks.FocusComparison.merge(parts)
+    merged, figures, failed, total = done
+    failures += failed
     table = attacks.format_table(merged)
     report = merged.to_dict()
     report["settings"].update(
@@ -375,41 +372,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _warn_degenerate(maps: dict[str, Any], names: list[str], consequence: str) -> None:
-    """A warning line for each photo whose (B, H, W) map of a source is degenerate (constant)."""
-    for source, sal in maps.items():
-        for i, name in enumerate(names):
-            if sal.dim() == 3 and _constant(sal[i : i + 1]):
-                print_warning("attack", f"{name}: {source}: degenerate (constant) map, {consequence}")
-
-
-def _figures(
-    plot: Any, cmp: Any, batch: Any, names: list[str], prep: Any, out: Any, suffix: str, figures: list[str]
-) -> int:
-    """One figure per photo, ``plot(cmp, i, batch, to_display, path)`` to ``NAME_SUFFIX.png`` in ``out`` (registered
-    in ``out.written``); the names written are appended to ``figures``. Returns the number that could not be
-    written (each with an error line)."""
-    failed = 0
-    for i, stem in enumerate(names):
-        try:
-            path = plot(
-                cmp, i, batch, lambda t: prep.denormalize(t) / 255.0, out.create() / f"{_slug(stem)}_{suffix}.png"
-            )
-        except OSError as err:
-            _error(f"{stem}: cannot write its figure: {err}")
-            failed += 1
-            continue
-        out.written.append(path)  # listed in run.json with the files the OutputDir wrote itself
-        figures.append(path.name)
-    return failed
-
-
-def _constant(maps: Any) -> bool:
-    from ..engine.normalize import constant_maps
-
-    return bool(constant_maps(maps).all())
-
-
 def run_penalty(args: argparse.Namespace) -> int:
     """``cameras attack --objective penalty``: the paper's saliency-penalised PGD per map source (see the module
     docstring)."""
@@ -435,47 +397,33 @@ def run_penalty(args: argparse.Namespace) -> int:
         return 2
     loaded, prepared, clamped, failures = started
     device = torch.device(args.device)
-    prep = loaded.preprocess
-    std = torch.tensor(prep.std, dtype=torch.float64)
+    std = torch.tensor(loaded.preprocess.std, dtype=torch.float64)
     out = args.out
-    parts = []
-    figures: list[str] = []
-    start = time.perf_counter()
-    for items in _groups(prepared):
-        batch = torch.cat([x for _, x in items])
-        group_names = [n for n, _ in items]
-        try:
-            cmp = attacks.compare_penalty(
-                loaded.model,
-                batch,
-                sources=sources,
-                beta=args.beta,
-                betas=betas,
-                eps=(args.eps / 255 / std).tolist(),
-                step_size=(args.step_size / 255 / std).tolist(),
-                steps=steps,
-                bounds=_bounds(loaded),
-                confidence=args.confidence,
-                layer=args.layer or loaded.layer,
-                seed=args.seed,
-                scale=(255 * std).tolist(),
-                names=group_names,
-                class_names=loaded.labels,
-                batch_size=args.batch_size,
-                progress=True,
-            )
-        except (ValueError, RuntimeError, TypeError) as err:
-            _error(f"{', '.join(group_names)}: {err}")
-            failures += len(items)
-            continue
-        _warn_degenerate({k: v for k, v in cmp.maps.items() if k != "none"}, group_names, "its penalty is uniform")
-        parts.append(cmp)
-        if not args.no_figures:
-            failures += _figures(attacks.plot_penalty_figure, cmp, batch, group_names, prep, out, "penalty", figures)
-    if not parts:
+    done = _attack(
+        args,
+        loaded,
+        prepared,
+        "penalty",
+        dict(
+            sources=sources,
+            beta=args.beta,
+            betas=betas,
+            eps=(args.eps / 255 / std).tolist(),
+            step_size=(args.step_size / 255 / std).tolist(),
+            steps=steps,
+            bounds=_bounds(loaded),
+            confidence=args.confidence,
+            layer=args.layer or loaded.layer,
+            seed=args.seed,
+            scale=(255 * std).tolist(),
+            class_names=loaded.labels,
+            batch_size=args.batch_size,
+        ),
+    )
+    if done is None:
         return 2
-    total = time.perf_counter() - start
-    merged = attacks.PenaltyComparison.merge(parts)
+    merged, figures, failed, total = done
+    failures += failed
     table = attacks.format_penalty_table(merged)
     report = merged.to_dict()
     report["settings"].update(
@@ -504,7 +452,7 @@ def run_penalty(args: argparse.Namespace) -> int:
     summary = merged.summary()
     try:
         if not args.no_figures:
-            out.written.append(
+            out.adopt(
                 attacks.plot_penalty_schedule(merged, out.create() / "penalty_beta.png", units="(0–255 pixel units)")
             )
             figures.append("penalty_beta.png")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import errno
 import inspect
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -320,13 +319,10 @@ def prepare(
 
 
 def slug(text: str, fallback: str = "item") -> str:
-    """A file-name-safe lower-case form of ``text`` (``fallback`` when nothing is left).
+    """:func:`cameras.io.folders.slug` (imported when first used: the CLI's start stays light)."""
+    from ..io.folders import slug as io_slug
 
-    Example:
-        >>> slug("Egyptian cat, #285")
-        'egyptian_cat_285'
-    """
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or fallback
+    return io_slug(text, fallback)
 
 
 def split_list(values: Sequence[str] | None) -> list[str]:

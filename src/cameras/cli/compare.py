@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     existed = args.out.path.exists()
     try:
         png, sidecar = view.save(args.out.create(), stem=None, dpi=args.dpi)
-        args.out.written.extend([png, sidecar])
+        args.out.adopt(png, sidecar)
     except OSError as err:
         if not existed:  # leave no empty folder behind
             with contextlib.suppress(OSError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import socket
 import time
@@ -38,11 +39,22 @@ __all__ = [
     "OutputDirError",
     "check_output_dir",
     "lock_folder",
+    "slug",
 ]
 
 
 class OutputDirError(ValueError):
     """An output folder that cannot be used (a file, under a file, not writable, or an invalid file name in it)."""
+
+
+def slug(text: str, fallback: str = "item") -> str:
+    """A file-name-safe lower-case form of ``text`` (``fallback`` when nothing is left).
+
+    Example:
+        >>> slug("Egyptian cat, #285")
+        'egyptian_cat_285'
+    """
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or fallback
 
 
 def _can_create_in(folder: Path) -> bool:
@@ -361,6 +373,34 @@ class OutputDir:
         except OSError as err:
             raise OutputDirError(f"Cannot create {self.option} {str(self.path)!r}: {err.strerror or err}.") from err
         return self.path
+
+    def adopt(self, *paths: atomic.PathLike) -> list[Path]:
+        """Register files that another writer put into the folder (a figure a library function saved, a store's
+        index), so that they are listed in :attr:`written` (and in ``run.json``) with the files written here.
+
+        Args:
+            paths: existing files in the folder or below it, in the order they were written.
+
+        Returns:
+            the files as :class:`~pathlib.Path`.
+
+        Raises:
+            OutputDirError: a path is not a file in the folder (written elsewhere, or not at all).
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> out = OutputDir(pathlib.Path(tempfile.mkdtemp()) / "run")
+            >>> _ = (out.create() / "fig.png").write_bytes(b"png")
+            >>> [p.name for p in out.adopt(out.path / "fig.png")], [p.name for p in out.written]
+            (['fig.png'], ['fig.png'])
+        """
+        found = [Path(os.fspath(p)) for p in paths]
+        root = self.path.resolve()
+        for path in found:
+            if not path.is_file() or not path.resolve().is_relative_to(root):
+                raise OutputDirError(f"Cannot list {str(path)!r} as an output: it is not a file in {str(self.path)!r}.")
+        self.written.extend(found)
+        return found
 
     def _write(self, name: str, write: Any, *args: Any, **kwargs: Any) -> Path:
         dest = self.file(name)

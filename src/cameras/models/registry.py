@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,6 +51,18 @@ from ..engine.state import ModelState
 from .labels import imagenet_labels
 from .lite import LITE_SIZES, build_lite, lite_weights_path
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageLike, PreparedImage, Preprocess
+from .timm_models import TIMM_PREFIX, build_timm
+from .weights import (
+    DOWNLOAD_ERRORS,
+    Weights,
+    WeightsUnavailableError,
+    first_line,
+    reachable,
+    read_checkpoint,
+    torch_hub_cached,
+    unreachable_message,
+    weights_kind,
+)
 
 if TYPE_CHECKING:
     from ..io import SizeLimits
@@ -72,14 +83,8 @@ __all__ = [
 DEFAULT_MODEL = "efficientnet_lite0"
 """The model used when none is named: small, fast on a CPU, and its weights ship with the package."""
 
-Weights = str | os.PathLike[str] | None
-
 _LITE_MEAN = (127.0 / 255.0,) * 3
 _LITE_STD = (128.0 / 255.0,) * 3
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights could not be obtained (no download, weight package missing); the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -267,15 +272,15 @@ def load(
     bad_count = isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
     if num_classes is not None and bad_count:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
-    if num_classes not in (None, 1000) and _weights_kind(weights) == "default":
+    if num_classes not in (None, 1000) and weights_kind(weights) == "default":
         raise ValueError(
             f"num_classes={num_classes} needs a checkpoint with a {num_classes}-class head (--weights PATH): the "
             "pretrained weights have 1000 classes."
         )
-    if isinstance(name, str) and name.strip().lower().startswith("timm:"):
+    if isinstance(name, str) and name.strip().lower().startswith(TIMM_PREFIX):
         if num_classes is not None:
             build_kwargs = {**(build_kwargs or {}), "num_classes": num_classes}
-        return _load_timm(name.strip()[len("timm:") :], weights, device, build_kwargs)
+        return _load_timm(name.strip()[len(TIMM_PREFIX) :], weights, device, build_kwargs)
     if build_kwargs:
         raise ValueError("build_kwargs applies to timm: models only.")
     key = _canonical(name)
@@ -327,8 +332,6 @@ def _head_size(state: Mapping[str, Tensor] | None, num_classes: int | None, path
 def _load_timm(
     arch: str, weights: Weights, device: torch.device | str, build_kwargs: Mapping[str, Any] | None
 ) -> LoadedModel:
-    from .timm_models import build_timm
-
     built = build_timm(arch, weights, build_kwargs)
     model = built.model.to(device).eval()
     model.cameras_default_layer = built.layer  # type: ignore[assignment]  # plain attributes read by the methods
@@ -343,62 +346,6 @@ def _load_timm(
         weights=built.weights,
         reshape=built.reshape,
     )
-
-
-def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
-    """Read a state_dict from a checkpoint file (CPU tensors, ``weights_only=True``).
-
-    Accepts a bare state_dict or a dict holding it under ``"state_dict"``, ``"model"`` or ``"model_state_dict"``, and
-    strips a ``"module."`` (DataParallel / DDP) or ``"_orig_mod."`` (torch.compile) prefix from every key. Files
-    named ``*.safetensors`` (the Hugging Face Hub's format, timm's downloads) are read with safetensors.
-
-    Args:
-        path: the checkpoint file.
-
-    Returns:
-        a ``{name: tensor}`` dict.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a readable checkpoint, a pickled whole model, or no state_dict inside.
-    """
-    p = os.fspath(path)
-    if not os.path.isfile(p):
-        raise FileNotFoundError(f"Checkpoint file not found: {p!r}.")
-    try:
-        if p.endswith(".safetensors"):
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(p, device="cpu")
-        else:
-            obj = torch.load(p, map_location="cpu", weights_only=True)
-    except ImportError as err:
-        raise ValueError(f"Reading {p!r} needs safetensors: pip install safetensors (timm installs it).") from err
-    except Exception as err:  # torch.load fails in many ways on foreign files (UnpicklingError, struct.error, ...)
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise ValueError(
-            f"Cannot read {p!r} as a weights checkpoint ({type(err).__name__}: {first}). "
-            "Save one with torch.save(model.state_dict(), path); whole pickled models are not loaded."
-        ) from err
-    if isinstance(obj, Mapping):
-        for key in ("state_dict", "model", "model_state_dict"):
-            inner = obj.get(key)
-            if isinstance(inner, Mapping):
-                obj = inner
-                break
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ValueError(
-            f"{p!r} holds no state_dict (expected {{name: tensor}}, or a dict with a 'state_dict', 'model' or "
-            "'model_state_dict' entry)."
-        )
-    out: dict[str, Tensor] = {}
-    for k, v in obj.items():
-        name = str(k)
-        for prefix in ("module.", "_orig_mod."):
-            if name.startswith(prefix):
-                name = name[len(prefix) :]
-        out[name] = v
-    return out
 
 
 def _canonical(name: str) -> str:
@@ -416,24 +363,12 @@ def _canonical(name: str) -> str:
     )
 
 
-def _weights_kind(weights: Weights) -> Literal["default", "none", "path"]:
-    if weights is None:
-        return "none"
-    if isinstance(weights, os.PathLike):
-        return "path"
-    if not isinstance(weights, str):
-        raise TypeError(f"weights must be 'DEFAULT', a path or None, got {type(weights).__name__}.")
-    word = weights.strip()
-    if word.upper() == "DEFAULT":
-        return "default"
-    if word.lower() in ("none", "random"):
-        return "none"
-    return "path"
+_BUNDLED = f"The default model {DEFAULT_MODEL!r} ships its weights with the package."
 
 
 def _offline_message(name: str, err: BaseException) -> str:
     return (
-        f"Could not download the pretrained weights of {name} ({type(err).__name__}: {err}). "
+        f"Could not download the pretrained weights of {name} ({first_line(err)}). "
         f"Without internet access, supply them yourself: download the checkpoint elsewhere and pass "
         f"`--weights PATH` (CLI) or `cameras.models.load({name!r}, weights=PATH)` (a state_dict file); or use the "
         f"default model {DEFAULT_MODEL!r}, whose weights ship with the package."
@@ -441,7 +376,7 @@ def _offline_message(name: str, err: BaseException) -> str:
 
 
 def _load_lite(name: str, weights: Weights, num_classes: int | None = None) -> tuple[nn.Module, str | None]:
-    kind = _weights_kind(weights)
+    kind = weights_kind(weights)
     if kind == "none":
         return build_lite(name, None, num_classes=num_classes or 1000), None
     if kind == "default":
@@ -456,14 +391,11 @@ def _load_lite(name: str, weights: Weights, num_classes: int | None = None) -> t
     return build_lite(name, state, num_classes=_head_size(state, num_classes, path) or 1000), path
 
 
-_DOWNLOAD_ERRORS = (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError)
-
-
 def _load_torchvision(name: str, weights: Weights, num_classes: int | None = None) -> tuple[nn.Module, str | None]:
     import torchvision.models as tvm
 
     builder = tvm.get_model_builder(name)
-    kind = _weights_kind(weights)
+    kind = weights_kind(weights)
     if kind == "path" and isinstance(weights, str) and not os.path.exists(weights):
         enum = tvm.get_model_weights(name)
         if weights.strip() in enum.__members__:
@@ -477,9 +409,11 @@ def _load_torchvision(name: str, weights: Weights, num_classes: int | None = Non
     if kind == "default":
         enum = tvm.get_model_weights(name)
         member = enum.DEFAULT if not isinstance(weights, str) or weights.strip().upper() == "DEFAULT" else enum[weights]
+        if not torch_hub_cached(member.url) and not reachable(member.url):
+            raise WeightsUnavailableError(unreachable_message(name, member.url, _BUNDLED))
         try:
             model: nn.Module = builder(weights=member)
-        except _DOWNLOAD_ERRORS as err:
+        except DOWNLOAD_ERRORS as err:
             raise WeightsUnavailableError(_offline_message(name, err)) from err
         return model, f"{type(member).__name__}.{member.name}"
 

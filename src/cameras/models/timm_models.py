@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -30,7 +31,18 @@ from torch import Tensor, nn
 from ..engine.tap import resolve_layer
 from .labels import imagenet_labels
 from .preprocess import Preprocess
-from .registry import _DOWNLOAD_ERRORS, Weights, WeightsUnavailableError, _weights_kind, read_checkpoint
+from .weights import (
+    DOWNLOAD_ERRORS,
+    Weights,
+    WeightsUnavailableError,
+    first_line,
+    hf_offline,
+    reachable,
+    read_checkpoint,
+    torch_hub_cached,
+    unreachable_message,
+    weights_kind,
+)
 
 __all__ = ["TIMM_PREFIX", "TimmModel", "build_timm", "default_layer", "fixed_input_size", "import_timm"]
 
@@ -190,14 +202,36 @@ def _classifier_classes(model: nn.Module, state: Mapping[str, Tensor]) -> int | 
 
 
 def _offline(arch: str, err: BaseException) -> str:
-    first = str(err).splitlines()[0] if str(err) else ""
     return (
-        f"Could not get timm's pretrained weights of {arch} ({type(err).__name__}: {first}). timm downloads them from "
+        f"Could not get timm's pretrained weights of {arch} ({first_line(err)}). timm downloads them from "
         "the Hugging Face Hub, which needs the internet (set HF_HUB_OFFLINE=1 to fail at once instead of retrying). "
         f"Offline, download the checkpoint elsewhere and pass `--weights PATH` (CLI) or "
         f"`cameras.models.load('timm:{arch}', weights=PATH)` (a state_dict or .safetensors file), or use "
         "weights=None for random weights."
     )
+
+
+def _download_server(timm: ModuleType, arch: str) -> tuple[str, str] | None:
+    """Where ``timm.create_model(arch, pretrained=True)`` downloads from, as ``("hf-hub", endpoint URL)`` or
+    ``("url", weight URL)``; ``None`` when it needs no download (a local file, a URL already in the torch hub cache,
+    the Hub in offline mode already, no pretrained weights) or the source is unknown (timm then reports it)."""
+    try:
+        cfg = timm.models.get_pretrained_cfg(arch)
+    except RuntimeError:  # an unknown pretrained tag: timm.create_model says so
+        return None
+    if cfg is None or getattr(cfg, "file", None) or getattr(cfg, "state_dict", None):
+        return None
+    if getattr(cfg, "hf_hub_id", None):
+        try:
+            from huggingface_hub import constants
+        except ImportError:  # timm then falls back to the URL
+            pass
+        else:
+            return None if constants.HF_HUB_OFFLINE else ("hf-hub", str(constants.ENDPOINT))
+    url = getattr(cfg, "url", None)
+    if isinstance(url, str) and url and not torch_hub_cached(url):
+        return ("url", url)
+    return None
 
 
 def build_timm(arch: str, weights: Weights = "DEFAULT", build_kwargs: Mapping[str, Any] | None = None) -> TimmModel:
@@ -228,14 +262,22 @@ def build_timm(arch: str, weights: Weights = "DEFAULT", build_kwargs: Mapping[st
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ValueError(f"Unknown timm model {arch!r}.{hint} List them with timm.list_models('*pattern*').")
     kwargs = dict(build_kwargs or {})
-    kind = _weights_kind(weights)
+    kind = weights_kind(weights)
     loaded: str | None = None
     if kind == "default":
+        server = _download_server(timm, arch)
+        offline = server is not None and not reachable(server[1])
+        if offline and server is not None and server[0] == "url":
+            raise WeightsUnavailableError(unreachable_message(f"{TIMM_PREFIX}{arch}", server[1]))
         try:
-            model = _create(timm, arch, True, kwargs)
+            # offline, the Hub's cache only: a cached file loads, a missing one fails at once (no retries)
+            with hf_offline() if offline else nullcontext():
+                model = _create(timm, arch, True, kwargs)
         except _BuildError:
             raise
-        except _DOWNLOAD_ERRORS as err:
+        except DOWNLOAD_ERRORS as err:
+            if offline and server is not None:
+                raise WeightsUnavailableError(unreachable_message(f"{TIMM_PREFIX}{arch}", server[1])) from err
             raise WeightsUnavailableError(_offline(arch, err)) from err
         cfg = getattr(model, "pretrained_cfg", None) or {}
         source = cfg.get("hf_hub_id") or cfg.get("url") or cfg.get("file")
