@@ -73,11 +73,12 @@ def explain_in_groups(
     max_batch: int | None,
     explain: Callable[[Tensor, Tensor | None, list[tuple[int, int]], Contrast | None], Result],
     contrast: Contrast | None = None,
+    square: bool = False,
 ) -> Result:
     """Run a multi-scale method's ``explain(images, targets, sizes, contrast)`` on consecutive groups of
     :func:`images_per_pass` images (and their targets and contrast classes) at the scales
-    ``schedule(resolutions, (H, W))``; the results are concatenated in order."""
-    sizes = schedule(resolutions, (int(images.shape[-2]), int(images.shape[-1])))
+    ``schedule(resolutions, (H, W), square=square)``; the results are concatenated in order."""
+    sizes = schedule(resolutions, (int(images.shape[-2]), int(images.shape[-1])), square=square)
     step = images_per_pass(images, sizes, max_batch)
     parts = [
         explain(
