@@ -163,7 +163,7 @@ def record_scales(
         for index in iterator:
             size = (int(sizes[index][0]), int(sizes[index][1]))
             if progress:
-                iterator.set_postfix_str(f"{size[0]}×{size[1]}", refresh=False)
+                iterator.set_postfix_str(f"{size[0]}×{size[1]}")  # shown now: the scale that runs
             step = images_per_pass(size, batch, max_pixels)
             acts: list[Tensor] = []
             grads: list[Tensor] = []

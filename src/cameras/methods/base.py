@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -14,7 +15,7 @@ from ..engine.contrast import Contrast, check_distinct
 from ..engine.layout import Reshape, resolve_layout
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
-from ..engine.tap import resolve_layer
+from ..engine.tap import last_spatial_layer, resolve_layer
 
 __all__ = [
     "CPU_PIXELS_PER_PASS",
@@ -90,6 +91,21 @@ def explain_in_groups(
         for i in range(0, images.shape[0], step)
     ]
     return parts[0] if len(parts) == 1 else Result.cat(parts)
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of a warning raised in this module that points at the first frame outside ``cameras`` (the
+    user's line), however many of the library's constructors lie between."""
+    import sys
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parents[1])
+    frame = sys._getframe(1)  # the function that warns
+    level = 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def _expected_channels(model: nn.Module) -> int | None:
@@ -291,7 +307,10 @@ class Explainer(abc.ABC):
 
     Args:
         model: a classifier returning logits (B, num_classes).
-        layer: dotted name or module of the layer to explain (for layer-based methods).
+        layer: dotted name or module of the layer to explain (for layer-based methods). ``None``: the model's
+            ``cameras_default_layer`` (set by :func:`cameras.models.load`), else its last spatial layer found by
+            :func:`cameras.engine.last_spatial_layer` (one probe pass; a ``UserWarning`` names it, and
+            ``layer_chosen`` is then True). The layer explained is ``explainer.layer_name`` and ``Result.layer``.
         reshape: the layer output's layout (layer-based methods; :mod:`cameras.engine.layout`): ``None`` (the
             model's ``cameras_default_reshape``, set by :func:`cameras.models.load` for timm models; else
             ``"auto"``: (B, C, h, w) maps, Vision Transformer tokens (B, N, C) with the model's prefix tokens and
@@ -312,13 +331,18 @@ class Explainer(abc.ABC):
         self.reshape = reshape
         resolve_layout(reshape, model)  # validate early
         self.layer_name: str | None = None
+        self.layer_chosen = False
         if self.needs_layer:
             if layer is None:
                 layer = getattr(model, "cameras_default_layer", None)
                 if layer is None:
-                    raise ValueError(
-                        "No layer given. Pass layer='<dotted name>' (e.g. 'layer4' for ResNets), or load the model "
-                        "through cameras.models.load(), which knows each model's default layer."
+                    layer = last_spatial_layer(model)
+                    self.layer_chosen = True
+                    warnings.warn(
+                        f"layer=None: explaining {type(model).__name__}.{layer}, its last spatial layer (the last "
+                        "module with a (B, C, h, w) output in a probe pass); pass layer= to choose another.",
+                        UserWarning,
+                        stacklevel=_caller_level(),
                     )
             self.layer_name, _ = resolve_layer(model, layer)
 
@@ -342,6 +366,7 @@ class Explainer(abc.ABC):
         if spec is not None:
             kwargs["contrast"] = spec
         result = self.explain(x, t, **kwargs)
+        result.layer = self.layer_name or ""
         if t is not None and not (isinstance(targets, Tensor) and targets.dim() == 2):
             result = result.select(0) if result.targets.dim() == 2 else result
         return result.to(images.device)
