@@ -100,14 +100,16 @@ def test_resolutions_refused(text: str, match: str) -> None:
         parse(text)
 
 
-def test_sizes_become_aspect_keeping_factors() -> None:
-    from cameras.cli.options import schedule_factors
+def test_sizes_are_shorter_sides_read_by_the_one_schedule() -> None:
+    from cameras.cli.options import parse_resolutions
     from cameras.engine import schedule
 
-    factors = schedule_factors([224, 324, 424], 224)
-    assert schedule(factors, (224, 337)) == [(224, 337), (324, 487), (424, 638)]  # shorter side as given
-    assert schedule(factors, (224, 224)) == [(224, 224), (324, 324), (424, 424)]  # the paper's squares
-    assert schedule_factors(None, 224) is None and schedule_factors([1.0, 1.5], 224) == [1.0, 1.5]
+    sizes = parse_resolutions("224,324,424")
+    assert sizes == [224, 324, 424]  # passed to the methods unchanged
+    assert schedule(sizes, (224, 337)) == [(224, 337), (324, 487), (424, 638)]  # shorter side as given
+    assert schedule(sizes, (337, 224)) == [(337, 224), (487, 324), (638, 424)]  # portrait too
+    assert schedule(sizes, (224, 224)) == [(224, 224), (324, 324), (424, 424)]  # the paper's squares
+    assert schedule(sizes, (224, 337), square=True) == [(224, 224), (324, 324), (424, 424)]
 
 
 def test_number_validators() -> None:

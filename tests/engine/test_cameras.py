@@ -279,8 +279,10 @@ def test_errors_scales_and_layers(tiny: TinyCNN) -> None:
         cameras.CAMERAS(tiny, layer="features", resolutions=[0])
     with pytest.raises(ValueError, match=r"not found.*'features'"):
         cameras.CAMERAS(tiny, layer="featurs")
-    with pytest.raises(ValueError, match="No layer given"):
-        cameras.CAMERAS(tiny)
+    with pytest.warns(UserWarning, match=r"TinyCNN\.features"):  # layer=None: the last spatial layer, named
+        assert cameras.CAMERAS(tiny).layer_name == "features"
+    with pytest.raises(ValueError, match="no last spatial layer"):
+        cameras.CAMERAS(nn.Sequential(nn.Flatten(), nn.Linear(3 * 224 * 224, 2)))
     model = Shared()
     x = torch.randn(1, 3, 16, 16)
     with pytest.raises(LayerReusedError, match="more than once"):

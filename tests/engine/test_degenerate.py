@@ -102,7 +102,8 @@ def test_schedule_refuses_absurd_values_with_a_value_error(resolutions: object, 
 def test_schedule_accepts_numpy_numbers_and_bounds() -> None:
     import numpy as np
 
-    assert schedule([np.int64(224), np.float32(1.5)], (224, 336)) == [(224, 224), (336, 504)]
+    assert schedule([np.int64(224), np.float32(1.5)], (224, 336)) == [(224, 336), (336, 504)]
+    assert schedule([np.int64(224), np.float32(1.5)], (224, 336), square=True) == [(224, 224), (336, 336)]
     assert schedule([MAX_SCALE_SIDE], (1, 1)) == [(MAX_SCALE_SIDE, MAX_SCALE_SIDE)]
     with pytest.raises(ValueError):
         cameras.CAMERAS(nn.Sequential(nn.Conv2d(3, 2, 1)), layer="0", resolutions=[1.0, math.inf])

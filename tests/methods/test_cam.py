@@ -290,8 +290,10 @@ def test_errors() -> None:
         explainer(x, bogus=1)
     with pytest.raises(ValueError, match="not found"):
         M.GradCAM(model, layer="nope")
-    with pytest.raises(ValueError, match="No layer"):
-        M.GradCAM(model)
+    with pytest.warns(UserWarning, match="last spatial layer"):
+        assert M.GradCAM(model).layer_name == "features"
+    with pytest.raises(ValueError, match="no last spatial layer"):
+        M.GradCAM(nn.Sequential(nn.Flatten(), nn.Linear(3 * 224 * 224, 2)))
 
 
 def test_float64_and_batch_parity() -> None:

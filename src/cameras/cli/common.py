@@ -39,6 +39,7 @@ __all__ = [
     "NativeSpec",
     "Parser",
     "add_model_options",
+    "add_progress_option",
     "add_run_options",
     "load_model",
     "method_scales",
@@ -87,11 +88,21 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """``--square`` (the paper's square input), ``--device`` and the size bounds (:func:`options.add_size_options`)."""
     from .options import add_size_options
 
-    parser.add_argument("--square", action="store_true", help="resize photos to a square input (the paper's setting)")
+    parser.add_argument(
+        "--square",
+        action="store_true",
+        help="square model input and square scales, the paper's setting (Python: square=True); default: aspect kept",
+    )
     parser.add_argument(
         "--device", type=device_option, default="cpu", help="torch device, e.g. cpu, cuda, cuda:1, mps (default cpu)"
     )
     add_size_options(parser)
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress``: silence the progress bars (on standard error, tqdm, with rate and ETA) that every long step
+    of a command shows; the library's ``progress=False``."""
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars on standard error")
 
 
 def print_error(command: str, message: str) -> None:
@@ -136,13 +147,6 @@ class NativeSpec:
 
     name: str
     input_size: int | None
-
-    def factors(self, resolutions: Sequence[int | float] | None) -> list[float] | None:
-        """:func:`cameras.cli.options.schedule_factors` for this model's native size (for the checks before
-        loading; unused when the size is not known yet)."""
-        from .options import schedule_factors
-
-        return schedule_factors(resolutions, self.input_size or 1)
 
 
 def model_spec(name: str | None, command: str, device: str | None = None) -> NativeSpec | None:
@@ -191,11 +195,17 @@ def load_model(
 
 
 def method_scales(
-    classes: Sequence[type], resolutions: Sequence[int | float] | None, *, only: Sequence[str] | None = None
+    classes: Sequence[type],
+    resolutions: Sequence[int | float] | None,
+    *,
+    square: bool = False,
+    only: Sequence[str] | None = None,
 ) -> Callable[[tuple[int, int]], list[tuple[int, int]]]:
     """The input sizes the methods ``classes`` will run on an input of (h, w), for :func:`read_photos`: the input
     itself, plus for each multi-scale method its schedule — ``resolutions`` if it applies to the method (to every
-    one, or only to those whose registry name is in ``only``), else the method's own default."""
+    one, or only to those whose registry name is in ``only``), else the method's own default — read by the one
+    schedule function, :func:`cameras.engine.scales.schedule` (with ``square``, the ``--square`` option), exactly as
+    the methods will read it."""
     from ..engine.scales import schedule
 
     def sizes(input_hw: tuple[int, int]) -> list[tuple[int, int]]:
@@ -204,7 +214,7 @@ def method_scales(
             if "resolutions" in inspect.signature(cls).parameters:
                 given = resolutions if only is None or getattr(cls, "name", None) in only else None
                 own = given if given is not None else getattr(cls, "default_resolutions", None)
-                out.extend(schedule(own, input_hw))
+                out.extend(schedule(own, input_hw, square=square))
         return out
 
     return sizes

@@ -28,6 +28,7 @@ from typing import Any
 from .common import (
     ListOption,
     add_model_options,
+    add_progress_option,
     add_run_options,
     load_model,
     method_scales,
@@ -45,7 +46,6 @@ from .options import (
     fraction,
     int_range,
     resolutions_option,
-    schedule_factors,
     size_limits,
 )
 
@@ -102,6 +102,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="scales for cameras and ms-* methods: '224,324' (shorter side, px), '1,1.5,2' (factors) or 'paper'",
     )
     add_run_options(p)
+    add_progress_option(p)
     add_output_option(p, "cameras_out")
     p.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the maps over the photo, 0..1 (default 0.5)")
     p.add_argument("--dpi", type=int_range(1, 1200), default=120, help="resolution of the PNG, 1..1200 (default 120)")
@@ -149,13 +150,6 @@ def run(args: argparse.Namespace) -> int:
         if spec is None:
             return 2
         specs.append(spec)
-    sizes = {s.input_size for s in specs}
-    if args.resolutions is not None and isinstance(args.resolutions[0], int) and len(sizes) > 1:
-        _error(
-            "absolute --resolutions depend on each model's native size, and these models differ "
-            f"({', '.join(f'{s.name} {s.input_size}' for s in specs)}): give factors, e.g. 1,1.5,2.0"
-        )
-        return 2
     limits = size_limits(args)
     photos, _ = read_photos(
         "compare",
@@ -163,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         native_sizes=[s.input_size for s in specs],
         square=args.square,
         limits=limits,
-        scales=method_scales(classes, specs[0].factors(args.resolutions)),
+        scales=method_scales(classes, args.resolutions, square=args.square),
     )
     if not photos:
         return 2
@@ -174,9 +168,12 @@ def run(args: argparse.Namespace) -> int:
         if one is None:
             return 2
         loaded.append(one)
-    resolutions = schedule_factors(args.resolutions, loaded[0].preprocess.size)
-    kwargs = {"*": {"resolutions": resolutions}} if resolutions is not None else None
-    scales = method_scales(classes, resolutions)
+    resolutions = args.resolutions
+    shared: dict[str, Any] = {"progress": not args.no_progress}  # per scale (or masked batch) inside a method
+    if resolutions is not None:
+        shared.update(resolutions=resolutions, square=args.square)
+    kwargs = {"*": shared}
+    scales = method_scales(classes, resolutions, square=args.square)
     try:
         for i, one in enumerate(loaded):  # the checks with each model's own preprocessing, and its bounds
             prepare(one, item, square=args.square, limits=limits, scales=scales)
@@ -187,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     common: dict[str, Any] = {"method_kwargs": kwargs, "square": args.square, "image_name": Path(item.label).name}
+    common["progress"] = not args.no_progress  # one bar over the maps (methods × models × classes)
     common["alpha"] = args.alpha
     image = item.photo.rgb
     try:

@@ -86,7 +86,6 @@ from .options import (
     nonempty,
     positive_int,
     resolutions_option,
-    schedule_factors,
     size_limits,
 )
 
@@ -873,12 +872,13 @@ def _run(
         return 2
     labels = list(dataset.classes) if dataset.classes is not None else list(loaded.labels)
     layer = args.layer or loaded.layer
-    resolutions = schedule_factors(args.resolutions, loaded.preprocess.size)
-    scales = method_scales(classes, resolutions, only=["cameras"])
+    resolutions = args.resolutions
+    scales = method_scales(classes, resolutions, square=args.square, only=["cameras"])
     explainers: dict[str, Callable[..., Any]] = {}
     for cls, name in zip(classes, method_names):
         try:
-            kwargs: dict[str, Any] = {"resolutions": resolutions} if cls.name == "cameras" else {}
+            own = {"resolutions": resolutions, "square": args.square}
+            kwargs: dict[str, Any] = own if cls.name == "cameras" else {}
             explainers[cls.name or name] = cls(loaded.model, layer=layer, **kwargs)
         except (ValueError, TypeError, ImportError) as err:
             _error(f"method {name!r}: {err}")

@@ -23,6 +23,7 @@ from typing import Any
 
 from .common import (
     add_model_options,
+    add_progress_option,
     add_run_options,
     load_model,
     method_scales,
@@ -42,7 +43,6 @@ from .options import (
     nonempty,
     parse_resolutions,
     resolutions_option,
-    schedule_factors,
     size_limits,
 )
 
@@ -108,7 +108,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     add_output_option(p, "cameras_out")
     p.add_argument("--alpha", type=fraction, default=0.5, help="overlay opacity of the colour map, 0..1 (default 0.5)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         native_sizes=[spec.input_size],
         square=args.square,
         limits=limits,
-        scales=method_scales([method_cls], spec.factors(args.resolutions)),
+        scales=method_scales([method_cls], args.resolutions, square=args.square),
     )
     if not photos:  # each failure has had its error line
         return 2
@@ -184,9 +184,10 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)  # as given (e.g. "cuda"), for the reports
     labels = loaded.labels
     layer = args.layer or loaded.layer
-    resolutions = schedule_factors(args.resolutions, loaded.preprocess.size)
-    scales = method_scales([method_cls], resolutions)
-    kwargs: dict[str, Any] = {"resolutions": resolutions} if accepts else {}
+    scales = method_scales([method_cls], args.resolutions, square=args.square)
+    kwargs: dict[str, Any] = {"resolutions": args.resolutions, "square": args.square} if accepts else {}
+    if "progress" in params:  # per scale (multi-scale methods) or per masked batch (Score-CAM)
+        kwargs["progress"] = not args.no_progress
     if args.precision != "fp32":
         kwargs["dtype"] = {"bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
     try:

@@ -19,15 +19,17 @@ made by the command itself, still before the model is loaded, with :func:`camera
 The CLI's ``--resolutions`` (:func:`parse_resolutions`):
 
 * ``paper`` (or no option) — the paper's factors 1, 324/224, …, 924/224 of the model input;
-* integers ``224,324,424`` — absolute sizes of the **shorter side** of each scale; the aspect ratio is kept
-  (:func:`schedule_factors` turns them into factors of the model input, whose shorter side is the model's native
-  size), so a non-square photo is never squashed. With ``--square`` the input and every scale are square, as in
-  the paper;
+* integers ``224,324,424`` — absolute sizes of the **shorter side** of each scale; the aspect ratio is kept, so a
+  non-square photo is never squashed. With ``--square`` the input and every scale are square, as in the paper;
 * numbers with a decimal point or exponent ``1,1.5,2.0`` — factors of the model input (small integers among them,
   as in ``1,1.5,2``, are factors too);
 * refused: an empty list or ``""``, a mix of sizes and factors (``224,1.5``), non-numbers, non-finite or absurd
   values (``inf``, ``nan``, ``1e300``), sizes below 16 px (``1,2``: write ``1.0,2.0`` for factors), factors outside
   [1/16, 64], duplicates.
+
+The parsed list goes to the methods unchanged (``resolutions=``, with ``square=`` for ``--square``): the one
+reading of a schedule is :func:`cameras.engine.scales.schedule`, so the same spelling runs the same scales in
+Python and on the command line.
 """
 
 from __future__ import annotations
@@ -62,7 +64,6 @@ __all__ = [
     "positive_int",
     "resolutions_option",
     "run_folder",
-    "schedule_factors",
     "size_limits",
 ]
 
@@ -272,21 +273,6 @@ def resolutions_option(text: str) -> list[int] | list[float] | None:
         return parse_resolutions(text)
     except ValueError as err:
         raise _Error(str(err)) from None
-
-
-def schedule_factors(resolutions: Sequence[int | float] | None, native_size: int) -> list[float] | None:
-    """The CLI schedule for the engine: shorter-side sizes → factors of a model input whose shorter side is
-    ``native_size`` (the aspect ratio is kept); factors and ``None`` unchanged.
-
-    Example:
-        >>> schedule_factors([224, 336], 224)
-        [1.0, 1.5]
-    """
-    if resolutions is None:
-        return None
-    if all(isinstance(r, int) and not isinstance(r, bool) for r in resolutions):
-        return [int(r) / native_size for r in resolutions]
-    return [float(r) for r in resolutions]
 
 
 COMPUTE_DEVICES = ("cpu", "cuda", "mps", "xpu")

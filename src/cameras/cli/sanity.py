@@ -24,6 +24,7 @@ __all__ = ["add_parser", "run", "run_adversarial"]
 from .common import (
     ListOption,
     add_model_options,
+    add_progress_option,
     add_run_options,
     load_model,
     method_scales,
@@ -40,7 +41,6 @@ from .options import (
     int_range,
     nonempty,
     resolutions_option,
-    schedule_factors,
     size_limits,
 )
 
@@ -115,7 +115,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--batch-size", type=int_range(1, 65536), default=64, help="cell-masked images per forward pass (default 64)"
     )
     add_output_option(p, "cameras_sanity")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     limits = size_limits(args)
-    scales = method_scales(classes, spec.factors(args.resolutions), only=["cameras"])
+    scales = method_scales(classes, args.resolutions, square=args.square, only=["cameras"])
 
     photos, _ = read_photos(
         "sanity", [args.image], native_sizes=[spec.input_size], square=args.square, limits=limits, scales=scales
@@ -161,11 +161,11 @@ def run(args: argparse.Namespace) -> int:
     if loaded is None:
         return 2
     layer = args.layer or loaded.layer
-    resolutions = schedule_factors(args.resolutions, loaded.preprocess.size)
-    scales = method_scales(classes, resolutions, only=["cameras"])
+    resolutions = args.resolutions
+    scales = method_scales(classes, resolutions, square=args.square, only=["cameras"])
     factories: dict[str, Callable[[nn.Module], Any]] = {}
     for cls, name in zip(classes, names):
-        kwargs: dict[str, Any] = {"resolutions": resolutions} if cls.name == "cameras" else {}
+        kwargs: dict[str, Any] = {"resolutions": resolutions, "square": args.square} if cls.name == "cameras" else {}
 
         def factory(model: nn.Module, cls: Any = cls, kwargs: dict[str, Any] = kwargs) -> Any:
             return cls(model, layer=layer, **kwargs)

@@ -11,7 +11,15 @@ from .normalize import constant_maps, minmax_normalize
 from .result import Result
 from .scales import PAPER_FACTORS, PAPER_RESOLUTIONS, resize, schedule
 from .state import ModelState, eval_mode
-from .tap import LayerNotReachedError, LayerReusedError, LayerTap, TapOutput, extract_logits, resolve_layer
+from .tap import (
+    LayerNotReachedError,
+    LayerReusedError,
+    LayerTap,
+    TapOutput,
+    extract_logits,
+    last_spatial_layer,
+    resolve_layer,
+)
 
 __all__ = [
     "PAPER_FACTORS",
@@ -38,6 +46,7 @@ __all__ = [
     "eval_mode",
     "extract_logits",
     "fuse",
+    "last_spatial_layer",
     "minmax_normalize",
     "record_scales",
     "resize",

@@ -119,7 +119,8 @@ def record_scales(
         targets: (B, K) int64 classes, or ``None`` to explain the top-``top_k`` classes at the base scale.
         top_k: number of classes per image when ``targets`` is ``None``.
         need_gradients: record gradients (False for activation-only methods such as CAM).
-        progress: show a progress bar over scales.
+        progress: a progress bar over scales on standard error (tqdm: count, rate, ETA, and the size now running);
+            it only counts finished scales on the host, so it adds no device synchronisation.
         autocast_dtype: run the forward passes under ``torch.autocast`` with this dtype (e.g. ``torch.bfloat16``);
             activations and gradients are still recorded, averaged and fused in float32.
         channels_last: feed each resized input in channels-last memory format (convert the model with
@@ -158,9 +159,11 @@ def record_scales(
     rivals: Tensor | None = None
     with LayerTap(model, layer, reshape=reshape) as tap:
         order = run_order(sizes)
-        iterator = tqdm(order, desc="scales", leave=False, disable=not progress)
+        iterator = tqdm(order, desc="scales", unit="scale", leave=False, disable=not progress)
         for index in iterator:
             size = (int(sizes[index][0]), int(sizes[index][1]))
+            if progress:
+                iterator.set_postfix_str(f"{size[0]}×{size[1]}")  # shown now: the scale that runs
             step = images_per_pass(size, batch, max_pixels)
             acts: list[Tensor] = []
             grads: list[Tensor] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -12,6 +12,8 @@ from torch import Tensor
 from .normalize import CONSTANT_RTOL_ULPS, constant_maps
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from .accumulate import Recording
 
 __all__ = ["CONSTANT_RTOL_ULPS", "Result", "constant_maps"]
@@ -37,6 +39,8 @@ class Result:
             (B, M) or (B, K, M) int64; an empty tensor for a plain call.
         gamma: the weight of the rivals in the explained score :math:`y_c - \gamma\,\mathrm{mean}_j y_{d_j}`
             (``None`` for a plain call).
+        layer: dotted name of the layer explained (``""`` for methods without a layer); with ``layer=None`` on a
+            plain model, the layer :func:`cameras.engine.last_spatial_layer` chose.
         degenerate: (B,) or (B, K) bool, same shape as ``targets``: the map is constant (:func:`constant_maps` of
             ``raw``: e.g. a 1×1 feature map, a 1×1 photo, or a ReLU that removed everything). Its ``saliency`` is
             all zeros, it shows nothing, and every metric of it is undefined (NaN). Computed from ``raw`` when not
@@ -54,6 +58,7 @@ class Result:
     contrast: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
     gamma: float | None = None
     degenerate: Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.bool))
+    layer: str = ""
 
     def __post_init__(self) -> None:
         if tuple(self.degenerate.shape) != tuple(self.targets.shape):
@@ -95,6 +100,7 @@ class Result:
             contrast=torch.cat([p.contrast for p in parts]),
             gamma=parts[0].gamma,
             degenerate=torch.cat([p.degenerate for p in parts]),
+            layer=parts[0].layer,
         )
 
     @property
@@ -120,7 +126,33 @@ class Result:
             contrast=self.contrast.to(device),
             gamma=self.gamma,
             degenerate=self.degenerate.to(device),
+            layer=self.layer,
         )
+
+    def plot(self, photo: Any, *, labels: Sequence[str] | None = None, **kwargs: Any) -> Figure:
+        """The maps over the photo in a matplotlib figure (for notebooks): :func:`cameras.viz.show` of this result.
+
+        Args:
+            photo: the :class:`~cameras.models.PreparedImage` the maps were computed on (or an (H, W, 3) uint8
+                array / PIL image).
+            labels: class names for the titles (``m.labels``).
+            **kwargs: :func:`cameras.viz.show`'s options (``index``, ``alpha``, ``cmap``, ``columns``, ``title`` …).
+
+        Returns:
+            ``matplotlib.figure.Figure``: the photo, then one panel per class of image ``index``.
+
+        Example:
+            >>> import numpy as np, torchvision, cameras
+            >>> from cameras.models import Preprocess
+            >>> photo = Preprocess(size=64)(np.zeros((64, 96, 3), np.uint8))
+            >>> net = torchvision.models.resnet18(num_classes=3).eval()
+            >>> out = cameras.GradCAM(net, layer="layer4")(photo.tensor, top_k=2)
+            >>> len(out.plot(photo, labels=["a", "b", "c"]).axes)  # photo, 2 maps, colour bar
+            4
+        """
+        from ..viz.show import show
+
+        return show(photo, self, labels=labels, **kwargs)
 
     def select(self, k: int) -> Result:
         """For a multi-class result (B, K, ...), the single-class result of the k-th class of each image."""
@@ -138,4 +170,5 @@ class Result:
             contrast=self.contrast[:, k] if self.contrast.dim() == 3 else self.contrast,
             gamma=self.gamma,
             degenerate=self.degenerate[:, k],
+            layer=self.layer,
         )

@@ -3,6 +3,11 @@
 The paper (Jalwana et al., CVPR 2021, Sec. 3) upsamples a 224×224 input to 224, 324, …, 924 pixels (steps of 100) with
 bicubic interpolation. For an H×W input the default schedule applies the same *factors* (1, 324/224, …, 924/224) to
 both sides, so a 224×224 input runs exactly the paper's resolutions and other inputs keep their aspect ratio.
+
+One meaning everywhere (the Python API and the ``--resolutions`` option of every command): an int is the **shorter
+side** of a scale, the aspect ratio of the input kept (``224`` on a 224×359 input runs 224×359, ``324`` runs
+324×519); squares only when asked (``square=True`` in Python, ``--square`` on the command line), as in the paper.
+On a square input both readings agree, so the paper's schedule is unchanged.
 """
 
 from __future__ import annotations
@@ -28,28 +33,40 @@ PAPER_FACTORS: tuple[float, ...] = tuple(r / 224 for r in PAPER_RESOLUTIONS)
 """The paper's schedule as factors of the input size: 1, 324/224, …, 924/224."""
 
 Resolutions = Sequence[int | float | tuple[int, int]] | None
-"""A schedule: ``None`` (paper factors), ints (absolute square sizes), floats (factors), or (h, w) pairs."""
+"""A schedule: ``None`` (paper factors), ints (shorter sides, aspect kept), floats (factors), or (h, w) pairs."""
 
 
-def schedule(resolutions: Resolutions, input_hw: tuple[int, int]) -> list[tuple[int, int]]:
+def schedule(resolutions: Resolutions, input_hw: tuple[int, int], *, square: bool = False) -> list[tuple[int, int]]:
     """Turn a user schedule into concrete (h, w) sizes for an input of size ``input_hw``.
 
+    The one interpretation of a schedule: every method and every command calls this function.
+
     Args:
-        resolutions: ``None`` for the paper's factors; a sequence whose items are ints (absolute square sizes,
-            paper style: ``[224, 324, 424]``), floats (factors of the input size: ``[1.0, 1.5]``) or ``(h, w)``
-            pairs. The first entry is the *base* scale at which the class is chosen.
+        resolutions: ``None`` for the paper's factors (1, 324/224, …, 924/224); a sequence whose items are ints
+            (the **shorter side** of each scale in pixels, the input's aspect ratio kept: ``[224, 324, 424]``),
+            floats (factors of the input size: ``[1.0, 1.5]``) or ``(h, w)`` pairs (both sides given). The first
+            entry is the *base* scale at which the class is chosen.
         input_hw: (H, W) of the input batch.
+        square: every scale a square whose side is the shorter side the scale has without it (an int ``s`` runs
+            s×s, a factor ``f`` runs a square of side ``round(f·min(H, W))``): the paper's setting, the input
+            squashed when it is not square. ``(h, w)`` pairs set both sides and are refused with ``square=True``.
+            On a square input it changes nothing.
 
     Returns:
         A non-empty list of (h, w), in the given order.
 
     Raises:
         ValueError: empty schedule, non-positive, non-finite or absurd sizes or factors (a side above
-            :data:`MAX_SCALE_SIDE`), or items of an unknown kind. Never an OverflowError.
+            :data:`MAX_SCALE_SIDE`), items of an unknown kind, or ``(h, w)`` pairs with ``square=True``. Never an
+            OverflowError.
 
     Example:
         >>> schedule(None, (224, 224))[:3]
         [(224, 224), (324, 324), (424, 424)]
+        >>> schedule([224, 324], (224, 359))
+        [(224, 359), (324, 519)]
+        >>> schedule([224, 324], (224, 359), square=True)
+        [(224, 224), (324, 324)]
         >>> schedule([1.0, 2.0], (100, 150))
         [(100, 150), (200, 300)]
     """
@@ -62,32 +79,44 @@ def schedule(resolutions: Resolutions, input_hw: tuple[int, int]) -> list[tuple[
         )
     if len(resolutions) == 0:
         raise ValueError("resolutions is empty: give at least one scale (or None for the paper schedule).")
-    h, w = input_hw
+    h, w = (int(v) for v in input_hw)
+    if h < 1 or w < 1:
+        raise ValueError(f"input size must be positive, got {input_hw}.")
+    short = min(h, w)
     sizes: list[tuple[int, int]] = []
     for item in resolutions:
         if isinstance(item, bool):
             raise ValueError(f"Invalid scale {item!r}.")
         if isinstance(item, numbers.Integral):
-            sizes.append(_side_pair(int(item), int(item), item))
+            side = int(item)
+            _side_pair(side, side, item)
+            factor = side / short
         elif isinstance(item, numbers.Real):
             factor = float(item)
             if not math.isfinite(factor) or factor <= 0:
                 raise ValueError(f"Scale factors must be finite and positive, got {item!r}.")
-            if max(h, w) * factor > MAX_SCALE_SIDE:
-                raise ValueError(
-                    f"Scale factor {item!r} would make a {h}×{w} input larger than {MAX_SCALE_SIDE} px a side."
-                )
-            sizes.append((max(1, round(h * factor)), max(1, round(w * factor))))
         elif (
             isinstance(item, tuple)
             and len(item) == 2
             and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in item)
         ):
+            if square:
+                raise ValueError(f"Scale {item!r} sets both sides: square=True takes sizes or factors, not pairs.")
             sizes.append(_side_pair(int(item[0]), int(item[1]), item))
+            continue
         else:
-            raise ValueError(
-                f"Invalid scale {item!r}: use an int (absolute square size), a float (factor) or an (h, w) pair."
-            )
+            raise ValueError(f"Invalid scale {item!r}: use an int (shorter side), a float (factor) or an (h, w) pair.")
+        if square:
+            side = int(item) if isinstance(item, numbers.Integral) else max(1, round(short * factor))
+            sizes.append(_side_pair(side, side, item))
+            continue
+        if max(h, w) * factor > MAX_SCALE_SIDE:
+            raise ValueError(f"Scale {item!r} would make a {h}×{w} input larger than {MAX_SCALE_SIDE} px a side.")
+        if isinstance(item, numbers.Integral):  # the shorter side exactly as given
+            hw = (int(item), max(1, round(w * factor))) if h <= w else (max(1, round(h * factor)), int(item))
+        else:
+            hw = (max(1, round(h * factor)), max(1, round(w * factor)))
+        sizes.append(hw)
     return sizes
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "LayerTap",
     "TapOutput",
     "extract_logits",
+    "last_spatial_layer",
     "resolve_layer",
 ]
 
@@ -294,3 +295,103 @@ def iter_parameters_state(model: nn.Module) -> Iterator[tuple[str, bool]]:
     """Yield ``(name, requires_grad)`` for every parameter (used by tests and debugging)."""
     for name, p in model.named_parameters():
         yield name, p.requires_grad
+
+
+_PASS_THROUGH: tuple[type[nn.Module], ...] = (
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+)
+"""Modules :func:`last_spatial_layer` never picks: they pass a map on or pool it for the head (VGG's 7×7
+``avgpool``), and the module that produced the map is the better answer."""
+
+
+def last_spatial_layer(model: nn.Module, input_size: tuple[int, int] = (224, 224)) -> str:
+    """The dotted name of the last spatial layer of a CNN, found by one probe forward pass.
+
+    Rule: run a (1, C, H, W) zero input (C: the first convolution's ``in_channels``, else 3) through the model in
+    eval mode without autograd and, among the submodules that run exactly once, take the **last one to finish**
+    whose output is a (B, C, h, w) tensor with h, w > 1, skipping pass-through and head-pooling modules
+    (``nn.Identity``, dropout, adaptive pooling, ``nn.Flatten``). A container finishes after its children, so for
+    a ResNet this is ``layer4`` (not ``layer4.1.relu``), for torchvision's EfficientNet / MobileNet / DenseNet
+    ``features``, for VGG ``features`` (after the last max-pool). The model's training flags are restored.
+
+    Models with a known rule are answered without a probe: a ``cameras_default_layer`` attribute (set by
+    :func:`cameras.models.load`), and timm models (:func:`cameras.models.timm_models.default_layer`: a ViT's last
+    ``blocks.<last>.norm1``, Swin's ``norm``, a CNN's last ``feature_info`` stage).
+
+    Args:
+        model: the network (any device and floating dtype).
+        input_size: (H, W) of the probe input; use a size the model accepts.
+
+    Returns:
+        The dotted name, usable as ``layer=``.
+
+    Raises:
+        ValueError: the probe pass failed, no module produced a spatial map, or a Vision Transformer that is not a
+            timm model (its last spatial map is the patch embedding, not a useful layer): pass ``layer=`` yourself.
+
+    Example:
+        >>> import torchvision
+        >>> last_spatial_layer(torchvision.models.resnet18())
+        'layer4'
+    """
+    given = getattr(model, "cameras_default_layer", None)
+    if isinstance(given, str | nn.Module):
+        return resolve_layer(model, given)[0]
+    if type(model).__module__.startswith("timm."):
+        from ..models.timm_models import default_layer
+
+        return default_layer(model)[0]
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    channels = int(first_conv.in_channels) if first_conv is not None else 3
+    param = next(iter(model.parameters()), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    calls: dict[str, int] = {}
+    finished: list[tuple[str, tuple[int, ...]]] = []
+    names = {m: n for n, m in model.named_modules() if n}
+
+    def hook(module: nn.Module, _inputs: Any, output: Any) -> None:
+        name = names[module]
+        calls[name] = calls.get(name, 0) + 1
+        shape = tuple(output.shape) if isinstance(output, Tensor) else ()
+        finished.append((name, shape))
+
+    handles = [m.register_forward_hook(hook) for m in names]
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, channels, *input_size, device=device, dtype=dtype))
+    except Exception as err:  # any failure of the user's forward becomes the one message below
+        raise ValueError(
+            f"layer=None: a probe pass of a {input_size[0]}×{input_size[1]} input through {type(model).__name__} "
+            f"failed ({type(err).__name__}: {err}); pass layer='<dotted name>'."
+        ) from err
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in flags:
+            m.train(flag)
+    modules = dict(model.named_modules())
+    chosen: str | None = None
+    after_tokens = False
+    for name, shape in reversed(finished):
+        if calls[name] != 1 or isinstance(modules[name], _PASS_THROUGH):
+            continue
+        if len(shape) == 3 and shape[1] > 1:
+            after_tokens = True  # a (B, N, C) token sequence runs after: a transformer
+        if len(shape) == 4 and shape[2] > 1 and shape[3] > 1:
+            chosen = name
+            break
+    if chosen is None or after_tokens:
+        what = "runs tokens (B, N, C) after its last spatial map" if chosen else "produces no (B, C, h, w) map"
+        raise ValueError(
+            f"layer=None: {type(model).__name__} {what}, so no last spatial layer can be chosen; pass "
+            "layer='<dotted name>' (a ViT: the last block's norm1; list names with model.named_modules())."
+        )
+    return chosen

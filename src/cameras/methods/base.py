@@ -7,6 +7,7 @@ import difflib
 import functools
 import inspect
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ from ..engine.contrast import Contrast, check_distinct
 from ..engine.layout import Reshape, resolve_layout
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
-from ..engine.tap import resolve_layer
+from ..engine.tap import last_spatial_layer, resolve_layer
 
 __all__ = [
     "CPU_PIXELS_PER_PASS",
@@ -78,11 +79,12 @@ def explain_in_groups(
     max_batch: int | None,
     explain: Callable[[Tensor, Tensor | None, list[tuple[int, int]], Contrast | None], Result],
     contrast: Contrast | None = None,
+    square: bool = False,
 ) -> Result:
     """Run a multi-scale method's ``explain(images, targets, sizes, contrast)`` on consecutive groups of
     :func:`images_per_pass` images (and their targets and contrast classes) at the scales
-    ``schedule(resolutions, (H, W))``; the results are concatenated in order."""
-    sizes = schedule(resolutions, (int(images.shape[-2]), int(images.shape[-1])))
+    ``schedule(resolutions, (H, W), square=square)``; the results are concatenated in order."""
+    sizes = schedule(resolutions, (int(images.shape[-2]), int(images.shape[-1])), square=square)
     step = images_per_pass(images, sizes, max_batch)
     parts = [
         explain(
@@ -94,6 +96,21 @@ def explain_in_groups(
         for i in range(0, images.shape[0], step)
     ]
     return parts[0] if len(parts) == 1 else Result.cat(parts)
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of a warning raised in this module that points at the first frame outside ``cameras`` (the
+    user's line), however many of the library's constructors lie between."""
+    import sys
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parents[1])
+    frame = sys._getframe(1)  # the function that warns
+    level = 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def _expected_channels(model: nn.Module) -> int | None:
@@ -338,7 +355,10 @@ class Explainer(abc.ABC):
 
     Args:
         model: a classifier returning logits (B, num_classes).
-        layer: dotted name or module of the layer to explain (for layer-based methods).
+        layer: dotted name or module of the layer to explain (for layer-based methods). ``None``: the model's
+            ``cameras_default_layer`` (set by :func:`cameras.models.load`), else its last spatial layer found by
+            :func:`cameras.engine.last_spatial_layer` (one probe pass; a ``UserWarning`` names it, and
+            ``layer_chosen`` is then True). The layer explained is ``explainer.layer_name`` and ``Result.layer``.
         reshape: the layer output's layout (layer-based methods; :mod:`cameras.engine.layout`): ``None`` (the
             model's ``cameras_default_reshape``, set by :func:`cameras.models.load` for timm models; else
             ``"auto"``: (B, C, h, w) maps, Vision Transformer tokens (B, N, C) with the model's prefix tokens and
@@ -359,13 +379,18 @@ class Explainer(abc.ABC):
         self.reshape = reshape
         resolve_layout(reshape, model)  # validate early
         self.layer_name: str | None = None
+        self.layer_chosen = False
         if self.needs_layer:
             if layer is None:
                 layer = getattr(model, "cameras_default_layer", None)
                 if layer is None:
-                    raise ValueError(
-                        "No layer given. Pass layer='<dotted name>' (e.g. 'layer4' for ResNets), or load the model "
-                        "through cameras.models.load(), which knows each model's default layer."
+                    layer = last_spatial_layer(model)
+                    self.layer_chosen = True
+                    warnings.warn(
+                        f"layer=None: explaining {type(model).__name__}.{layer}, its last spatial layer (the last "
+                        "module with a (B, C, h, w) output in a probe pass); pass layer= to choose another.",
+                        UserWarning,
+                        stacklevel=_caller_level(),
                     )
             self.layer_name, _ = resolve_layer(model, layer)
 
@@ -390,6 +415,7 @@ class Explainer(abc.ABC):
         if spec is not None:
             kwargs["contrast"] = spec
         result = self.explain(x, t, **kwargs)
+        result.layer = self.layer_name or ""
         if t is not None and not (isinstance(targets, Tensor) and targets.dim() == 2):
             result = result.select(0) if result.targets.dim() == 2 else result
         return result.to(images.device)

@@ -44,8 +44,12 @@ class CAMERAS(Explainer):
         model: classifier returning logits (B, num_classes); any device and floating dtype.
         layer: dotted name (``"layer4"``, ``"features.29"``) or module; ``None`` uses ``model.cameras_default_layer``
             (set by :func:`cameras.models.load`).
-        resolutions: the schedule: ``None`` (paper factors), absolute square sizes (``[224, 324, 424]``), factors
-            (``[1.0, 1.5]``) or (h, w) pairs. The first entry is the base scale.
+        resolutions: the schedule (:func:`cameras.engine.scales.schedule`, the one reading shared with the command
+            line's ``--resolutions``): ``None`` (paper factors 1, 324/224, …, 924/224), shorter sides in pixels with
+            the input's aspect ratio kept (``[224, 324, 424]`` runs 224×359, 324×519, 424×679 on a 224×359 input),
+            factors (``[1.0, 1.5]``) or (h, w) pairs. The first entry is the base scale.
+        square: run every scale as a square (``[224, 324]`` runs 224×224 and 324×324 whatever the input's aspect,
+            the paper's setting; ``--square`` on the command line); no effect on a square input.
         chunk_size: channels upsampled at once in the fusion (memory bound); ``None`` chooses ≈16 MB buffers.
         progress: show a progress bar over scales.
         dtype: ``None`` (default, exact float32 path) or ``torch.bfloat16`` / ``torch.float16``: forward passes under
@@ -119,6 +123,7 @@ class CAMERAS(Explainer):
         layer: str | nn.Module | None = None,
         resolutions: Resolutions = None,
         *,
+        square: bool = False,
         chunk_size: int | None = None,
         progress: bool = False,
         dtype: torch.dtype | None = None,
@@ -132,7 +137,8 @@ class CAMERAS(Explainer):
     ) -> None:
         super().__init__(model, layer, reshape=reshape)
         self.resolutions = resolutions
-        schedule(resolutions, (224, 224))  # validate early
+        self.square = bool(square)
+        schedule(resolutions, (224, 224), square=self.square)  # validate early
         self.chunk_size = chunk_size
         self.progress = progress
         if dtype is not None and dtype not in (torch.bfloat16, torch.float16):
@@ -209,7 +215,7 @@ class CAMERAS(Explainer):
         **kwargs: Any,
     ) -> Result:
         batch = functools.partial(self._explain_batch, top_k=top_k)
-        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch, contrast)
+        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch, contrast, self.square)
 
     def _explain_batch(
         self,

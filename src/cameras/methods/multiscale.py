@@ -53,8 +53,9 @@ class MultiScaleCAM(TopKExplainer):
     Args:
         model: classifier returning logits (B, num_classes).
         layer: dotted name or module; ``None`` uses ``model.cameras_default_layer``.
-        resolutions: the schedule (as for :class:`cameras.CAMERAS`; default: the one given to :func:`MultiScale`,
-            else the paper's factors).
+        resolutions: the schedule (as for :class:`cameras.CAMERAS`: ints are shorter sides, aspect kept; default:
+            the one given to :func:`MultiScale`, else the paper's factors).
+        square: every scale a square (as for :class:`cameras.CAMERAS`).
         chunk_size: channels upsampled at once (default ≈16 MB buffers).
         fusion: fusion path for the rule, one of :data:`cameras.engine.fusion.GENERIC_IMPLS`: ``"auto"`` (default:
             ``"matmul"`` on the CPU, ``"interpolate"`` on CUDA, the faster of the two measured on each, see
@@ -85,6 +86,7 @@ class MultiScaleCAM(TopKExplainer):
         layer: str | nn.Module | None = None,
         resolutions: Resolutions = _UNSET,
         *,
+        square: bool = False,
         chunk_size: int | None = None,
         fusion: str = "auto",
         max_batch: int | None = None,
@@ -97,7 +99,8 @@ class MultiScaleCAM(TopKExplainer):
             )
         super().__init__(model, layer, reshape=reshape)
         self.resolutions = self.default_resolutions if resolutions is _UNSET else resolutions
-        schedule(self.resolutions, (224, 224))  # validate early
+        self.square = bool(square)
+        schedule(self.resolutions, (224, 224), square=self.square)  # validate early
         if chunk_size is not None and (
             isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
         ):
@@ -122,7 +125,7 @@ class MultiScaleCAM(TopKExplainer):
         if kwargs:
             raise TypeError(f"Unexpected arguments for {type(self).__name__}: {', '.join(kwargs)}.")
         batch = functools.partial(self._explain_batch, top_k=top_k)
-        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch, contrast)
+        return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch, contrast, self.square)
 
     def _explain_batch(
         self,

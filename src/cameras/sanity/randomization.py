@@ -340,7 +340,8 @@ def cascading_randomization(
         bn_stats: BatchNorm running statistics of randomised blocks: ``"recalibrate"``, ``"reset"`` or ``"keep"``
             (see the module docstring).
         keep_maps: keep every step's maps in the result (for the strip figure).
-        progress: progress bar over steps.
+        progress: a progress bar on standard error (tqdm, rate and ETA): one tick per method and step, the original
+            model first, then each randomised block, named while it runs.
 
     Returns:
         :class:`SanityResult`.
@@ -408,7 +409,16 @@ def cascading_randomization(
         raise ValueError("No block to randomise: the model has no parameterised children.")
 
     explainers = {name: _build(spec, work, layer_name) for name, spec in specs}
-    originals = {name: _maps(e, x, t_flat) for name, e in explainers.items()}
+    # one tick per method and step (the original model, then each randomised block), with the step running
+    bar = tqdm(total=(1 + len(block_names)) * len(explainers), desc="sanity", unit="map", disable=not progress)
+
+    def step_maps(step_name: str, name: str, explainer: Any) -> tuple[Tensor, Tensor]:
+        bar.set_postfix_str(f"{step_name} · {name}")
+        out = _maps(explainer, x, t_flat)
+        bar.update(1)
+        return out
+
+    originals = {name: step_maps("original", name, e) for name, e in explainers.items()}
     sims: dict[str, dict[str, list[list[float]]]] = {n: {k: [] for k in METRICS} for n in explainers}
     maps: dict[str, list[Tensor]] = {n: [originals[n][0]] for n in explainers}
 
@@ -424,7 +434,7 @@ def cascading_randomization(
         record(name, *originals[name])
 
     randomised_bns: list[_BatchNorm] = []
-    for step, block in enumerate(tqdm(block_names, desc="randomising", disable=not progress), start=1):
+    for step, block in enumerate(block_names, start=1):
         module = work.get_submodule(block)
         saved = {k: v.detach().clone() for k, v in module.state_dict().items()}
         bns = _batchnorms(module)
@@ -448,13 +458,14 @@ def cascading_randomization(
             _recalibrate(work, current_bns, x)
         randomised_bns = current_bns
         for name, e in explainers.items():
-            sal, raw = _maps(e, x, t_flat)
+            sal, raw = step_maps(block, name, e)
             record(name, sal, raw)
             if keep_maps:
                 maps[name].append(sal)
         if variant == "independent":
             module.load_state_dict(saved)
             randomised_bns = []
+    bar.close()
 
     return SanityResult(
         variant=variant,

@@ -224,6 +224,7 @@ def compare_methods(
     square: bool = False,
     image_name: str | None = None,
     alpha: float = 0.5,
+    progress: bool = False,
 ) -> Comparison:
     """Several methods side by side for one model and one class.
 
@@ -238,6 +239,7 @@ def compare_methods(
         square: resize the photo to a square input (the paper's setting) instead of keeping its aspect ratio.
         image_name: name of the photo in titles and the JSON.
         alpha: opacity of the maps over the photo.
+        progress: a progress bar on standard error over the method calls (one per method here), with rate and ETA.
 
     Returns:
         :class:`Comparison` with one panel per method; ``spearman`` compares every pair of methods.
@@ -255,11 +257,14 @@ def compare_methods(
         raise ValueError("Give at least one method to compare.")
     prepared = _prepare(loaded, image, square)
     class_id = None if target is None else _class_index(loaded, target)
-    panels = [
-        _panels(loaded, prepared, m, None if class_id is None else [class_id], layer, method_kwargs, head)[0]
-        for m in methods
-        for head in [f"{method_label(m)}\n{loaded.name}"]
-    ]
+    with _bar(len(methods), progress) as bar:
+        panels = [
+            _panels(loaded, prepared, m, None if class_id is None else [class_id], layer, method_kwargs, head, bar=bar)[
+                0
+            ]
+            for m in methods
+            for head in [f"{method_label(m)}\n{loaded.name}"]
+        ]
     pairs = _pairs([(p.method, p) for p in panels])
     info = _info(image_name, [loaded], prepared, layer)
     photo = prepared.original_rgb
@@ -280,6 +285,7 @@ def compare_classes(
     alpha: float = 0.5,
     contrastive: bool = False,
     gamma: float = 1.0,
+    progress: bool = False,
 ) -> Comparison:
     """Maps of several classes of one photo side by side, with the contrast of each class against the others.
 
@@ -301,7 +307,7 @@ def compare_classes(
         image: a path, PIL image or (H, W, 3) uint8 array.
         classes: two or more class indices or names (``["tiger cat", "Egyptian cat"]``).
         method: registry name, class or explainer (default CAMERAS).
-        layer, method_kwargs, square, image_name, alpha: as in :func:`compare_methods`.
+        layer, method_kwargs, square, image_name, alpha, progress: as in :func:`compare_methods`.
         contrastive: second row of contrastive maps instead of ``ReLU`` differences.
         gamma: weight of the other classes in the contrastive score (with ``contrastive``).
 
@@ -326,7 +332,8 @@ def compare_classes(
     prepared = _prepare(loaded, image, square)
     label = method_label(method)
     head = f"{label}\n{loaded.name}"
-    maps, second = _class_rows(loaded, prepared, method, ids, layer, method_kwargs, head, contrastive, gamma)
+    with _bar(2 if contrastive else 1, progress) as bar:
+        maps, second = _class_rows(loaded, prepared, method, ids, layer, method_kwargs, head, contrastive, gamma, bar)
     pairs = _class_pairs(maps, second)
     info = _info(image_name, [loaded], prepared, layer)
     info["method"] = maps[0].method
@@ -355,6 +362,7 @@ def compare_class_grid(
     alpha: float = 0.5,
     contrastive: bool = False,
     gamma: float = 1.0,
+    progress: bool = False,
 ) -> Comparison:
     """Similar classes across methods or models (the CAMERAS paper's Fig. 5): one row per (model, method), one
     column per class, then the row's contrast maps, every panel on one colour scale [0, 1].
@@ -372,7 +380,7 @@ def compare_class_grid(
         classes: two or more class indices or names.
         methods: one or more registry names or method classes (an explainer instance only with one model).
         layer: layer for the layer-based methods with one model (default: each model's ``layer``).
-        method_kwargs, square, image_name, alpha: as in :func:`compare_methods`.
+        method_kwargs, square, image_name, alpha, progress: as in :func:`compare_methods`.
         contrastive: contrastive maps instead of ``ReLU`` differences.
         gamma: weight of the other classes in the contrastive score.
 
@@ -402,15 +410,18 @@ def compare_class_grid(
     _check_gamma(gamma, contrastive)
     rows: list[tuple[str, list[Panel]]] = []
     prepared_all = [_prepare(m, image, square) for m in models]
-    for loaded, prepared in zip(models, prepared_all):
-        for method in methods:
-            label = method_label(method)
-            row = label if len(models) == 1 else loaded.name if len(methods) == 1 else f"{label} · {loaded.name}"
-            head = row
-            maps, second = _class_rows(loaded, prepared, method, ids, layer, method_kwargs, head, contrastive, gamma)
-            for p in (*maps, *second):
-                p.row = row
-            rows.append((row, [*maps, *second]))
+    with _bar(len(models) * len(methods) * (2 if contrastive else 1), progress) as bar:
+        for loaded, prepared in zip(models, prepared_all):
+            for method in methods:
+                label = method_label(method)
+                row = label if len(models) == 1 else loaded.name if len(methods) == 1 else f"{label} · {loaded.name}"
+                head = row
+                maps, second = _class_rows(
+                    loaded, prepared, method, ids, layer, method_kwargs, head, contrastive, gamma, bar
+                )
+                for p in (*maps, *second):
+                    p.row = row
+                rows.append((row, [*maps, *second]))
     labels = [r for r, _ in rows]
     if len(set(labels)) != len(labels):
         raise ValueError(f"The rows must differ, got {labels}.")
@@ -440,6 +451,7 @@ def compare_models(
     square: bool = False,
     image_name: str | None = None,
     alpha: float = 0.5,
+    progress: bool = False,
 ) -> Comparison:
     """One method on several models side by side, with the Spearman rank correlation of every pair of maps.
 
@@ -452,7 +464,7 @@ def compare_models(
         image: a path, PIL image or (H, W, 3) uint8 array.
         method: registry name, class or explainer *class* (an explainer instance is bound to one model).
         target: class index or name (default: the first model's top-1).
-        method_kwargs, square, image_name, alpha: as in :func:`compare_methods`.
+        method_kwargs, square, image_name, alpha, progress: as in :func:`compare_methods`.
 
     Returns:
         :class:`Comparison` with one panel per model; ``spearman`` holds ρ for every pair of models.
@@ -481,10 +493,11 @@ def compare_models(
     else:
         class_id = _class_index(models[0], target)
     label = method_label(method)
-    panels = [
-        _panels(m, p, method, [class_id], None, method_kwargs, f"{label}\n{m.name}")[0]
-        for m, p in zip(models, prepared_all)
-    ]
+    with _bar(len(models), progress) as bar:
+        panels = [
+            _panels(m, p, method, [class_id], None, method_kwargs, f"{label}\n{m.name}", bar=bar)[0]
+            for m, p in zip(models, prepared_all)
+        ]
     pairs = _pairs([(p.model, p) for p in panels])
     info = _info(image_name, models, prepared_all[0], None)
     info["method"] = panels[0].method
@@ -498,6 +511,13 @@ def compare_models(
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
+
+
+def _bar(total: int, enabled: bool) -> Any:
+    """A tqdm bar over ``total`` method calls on standard error (rate, ETA, the call running), or a silent one."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="maps", unit="map", disable=not enabled)
 
 
 def _is_explainer(method: Any) -> bool:
@@ -559,10 +579,14 @@ def _panels(
     title_head: str,
     against: list[list[int]] | None = None,
     gamma: float = 1.0,
+    bar: Any = None,
 ) -> list[Panel]:
     """Maps of one method for the given classes (one call, (1, K) targets) or the top-1 class (``None``); with
-    ``against`` (K lists of M rivals) the contrastive maps of the classes against them (``kind="contrastive"``)."""
+    ``against`` (K lists of M rivals) the contrastive maps of the classes against them (``kind="contrastive"``).
+    ``bar`` (a tqdm bar or ``None``) names the call while it runs and counts it when done."""
     explainer = _explainer(loaded, method, layer, method_kwargs)
+    if bar is not None:
+        bar.set_postfix_str(f"{explainer.name} on {loaded.name}" + (" (contrastive)" if against else ""))
     x = prepared.tensor
     start = time.perf_counter()
     if class_ids is None:
@@ -575,6 +599,8 @@ def _panels(
             x, torch.tensor([class_ids], dtype=torch.long, device=x.device), contrast=rivals, gamma=gamma
         )
     seconds = time.perf_counter() - start
+    if bar is not None:
+        bar.update(1)
     sal = result.saliency[0] if result.saliency.dim() == 4 else result.saliency  # (K, h, w)
     targets = result.targets.reshape(-1)
     probs = result.probabilities.reshape(-1)
@@ -649,12 +675,13 @@ def _class_rows(
     head: str,
     contrastive: bool,
     gamma: float,
+    bar: Any = None,
 ) -> tuple[list[Panel], list[Panel]]:
     """The class maps of one method and model, and their contrasts: the contrastive maps of each class against the
     others (``contrastive``) or the ``ReLU`` differences of the maps."""
-    maps = _panels(loaded, prepared, method, ids, layer, method_kwargs, head)
+    maps = _panels(loaded, prepared, method, ids, layer, method_kwargs, head, bar=bar)
     if contrastive:
-        return maps, _panels(loaded, prepared, method, ids, layer, method_kwargs, head, _others(ids), gamma)
+        return maps, _panels(loaded, prepared, method, ids, layer, method_kwargs, head, _others(ids), gamma, bar)
     return maps, _relu_contrasts(maps)
 
 
