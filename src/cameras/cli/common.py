@@ -19,13 +19,13 @@ or items failed (the others were written), 2 nothing could be done (bad options,
 from __future__ import annotations
 
 import argparse
-import inspect
 import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..methods import method_scales
 from .options import ListOption, device_option, nonempty
 
 if TYPE_CHECKING:
@@ -169,26 +169,6 @@ def load_model(
         text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         print_error(command, text.splitlines()[0] if text else type(err).__name__)
         return None
-
-
-def method_scales(
-    classes: Sequence[type], resolutions: Sequence[int | float] | None, *, only: Sequence[str] | None = None
-) -> Callable[[tuple[int, int]], list[tuple[int, int]]]:
-    """The input sizes the methods ``classes`` will run on an input of (h, w), for :func:`read_photos`: the input
-    itself, plus for each multi-scale method its schedule — ``resolutions`` if it applies to the method (to every
-    one, or only to those whose registry name is in ``only``), else the method's own default."""
-    from ..engine.scales import schedule
-
-    def sizes(input_hw: tuple[int, int]) -> list[tuple[int, int]]:
-        out = [input_hw]
-        for cls in classes:
-            if "resolutions" in inspect.signature(cls).parameters:
-                given = resolutions if only is None or getattr(cls, "name", None) in only else None
-                own = given if given is not None else getattr(cls, "default_resolutions", None)
-                out.extend(schedule(own, input_hw))
-        return out
-
-    return sizes
 
 
 @dataclass(frozen=True)
