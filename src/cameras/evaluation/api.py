@@ -101,10 +101,11 @@ def evaluate(
         EvaluationError: a bad argument, data set, model or output folder (before any photo is decoded), or outputs
             that cannot be merged or written.
 
-    Example:
-        >>> import cameras  # doctest: +SKIP
-        >>> ev = cameras.evaluate("efficientnet_lite0", ("voc", "VOCdevkit/VOC2007"), ["cameras", "gradcam"])
-        >>> ev.summary()["cameras"]["pointing"]["mean"]
+    Example (with Pascal VOC 2007's test set on disk and a 20-class checkpoint)::
+
+        ev = cameras.evaluate("resnet50", ("voc", "VOCdevkit/VOC2007"), ["cameras", "gradcam"],
+                              ["pointing", "energy"], weights="voc_resnet50.pt", out="runs/voc")
+        ev.summary()["cameras"]["pointing"]["mean"], ev.pointing_table()[0]["all"]
     """
     unknown = sorted(set(options) - set(_OPTIONS) - set(_DATASET_OPTIONS) - {"image_root"})
     if unknown:
