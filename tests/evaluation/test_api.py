@@ -104,10 +104,8 @@ def test_api_rows_summary_and_table_equal_the_cli_files(
 ) -> None:
     cli_options, dataset, dataset_options, metrics = _cases(tmp_path)[case]
     out = tmp_path / "cli"
-    code = main(
-        ["evaluate", *cli_options, "--methods", "gradcam", "cameras", "--metrics", *metrics, "--steps", "4"]
-        + ["--out", str(out), "--no-report", *FAST]
-    )
+    methods = ["--methods", "gradcam", "cameras", "--metrics", *metrics, "--steps", "4"]
+    code = main(["evaluate", *cli_options, *methods, "--out", str(out), "--no-report", *FAST])
     assert code == (1 if case == "folder" else 0)
     model = cli_options[cli_options.index("--model") + 1]
     # the model by name through the registry for two cases, the loaded object for the others
@@ -239,7 +237,13 @@ def test_memory_and_out_runs_agree(tmp_path: Path) -> None:
     # a second call resumes: every chunk is committed, nothing is recomputed, the same rows come back
     said: list[tuple[str, str]] = []
     again = cameras.evaluate(
-        tiny(), ("voc", root), ["gradcam"], ["pointing", "energy", "rho_pos"], out=out, log=lambda *a: said.append(a), **kw
+        tiny(),
+        ("voc", root),
+        ["gradcam"],
+        ["pointing", "energy", "rho_pos"],
+        out=out,
+        log=lambda *a: said.append(a),
+        **kw,
     )
     assert records(again) == records(disk)
     assert said == [("info", f"cameras evaluate: resuming {out}: 6 of 6 photos done, 0 to go")]
@@ -268,7 +272,9 @@ def test_bad_arguments_raise_the_cli_line_before_loading(
     root = make_voc(tmp_path / "VOC2007")
 
     def cli_line(argv: list[str]) -> str:
-        assert main(["evaluate", "--dataset", "voc", "--root", str(root), *argv, "--out", str(tmp_path / "o"), *FAST]) == 2
+        assert (
+            main(["evaluate", "--dataset", "voc", "--root", str(root), *argv, "--out", str(tmp_path / "o"), *FAST]) == 2
+        )
         err = capsys.readouterr().err
         assert err.startswith("cameras evaluate: error: ") and err.count("\n") == 1
         return err[len("cameras evaluate: error: ") :].strip()

@@ -157,7 +157,8 @@ def evaluate(
     try:
         return _run(model, layer, opts, ds, named, metric_names, custom, ranks)
     finally:
-        ranks.close()
+        if opts.record is not None:  # the CLI's one run; a script under torchrun may call again, in the same group
+            ranks.close()
 
 
 # -- checks before any work ------------------------------------------------------------------------------------------
