@@ -10,7 +10,7 @@ torch.Size([1, 64, 64])
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import methods
 from .engine.result import Result
@@ -30,21 +30,31 @@ from .methods import (
     XGradCAM,
 )
 
+if TYPE_CHECKING:
+    from .evaluation import Evaluation, evaluate
+
 __version__ = "0.1.0"
 
-_LAZY = ("attacks", "data", "metrics", "models", "sanity", "viz", "engine", "io")
+_LAZY = ("attacks", "data", "evaluation", "metrics", "models", "sanity", "viz", "engine", "io")
+
+_LAZY_NAMES = {"evaluate": "evaluation", "Evaluation": "evaluation"}
+"""Names re-exported from a subpackage imported on first use: ``cameras.evaluate`` is
+:func:`cameras.evaluation.evaluate`."""
 
 
 def __getattr__(name: str) -> Any:
-    """Import the heavier subpackages (metrics, attacks, models, …) on first use."""
+    """Import the heavier subpackages (metrics, attacks, models, evaluation, …) on first use."""
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "CAM",
     "CAMERAS",
+    "Evaluation",
     "GradCAM",
     "GradCAMPlusPlus",
     "Gradient",
@@ -60,6 +70,8 @@ __all__ = [
     "__version__",
     "attacks",
     "data",
+    "evaluate",
+    "evaluation",
     "io",
     "methods",
     "metrics",

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from cameras.cli.evaluate import _records_digest
 from cameras.datasets import DatasetError, open_dataset
+from cameras.evaluation.run import records_digest as _records_digest
 from cameras.metrics import Segmentation, decode_segmentation, instance_mask
 
 from .fixtures import MASKED_SIZE, make_coco, make_coco_masks, make_voc, rle_counts

@@ -348,7 +348,7 @@ def test_a_metric_with_no_value_is_hidden_and_says_why(tmp_path: Path) -> None:
 
 def test_the_bar_plot_keeps_a_page_aspect() -> None:
     from cameras.cli.evaluate import METRICS as ALL
-    from cameras.cli.evaluate import _bar_plot
+    from cameras.evaluation.outputs import bar_plot as _bar_plot
 
     keys = list(ALL)
     summary = {m: {k: {"mean": 0.5, "std": 0.1} for k in keys} for m in METHODS}

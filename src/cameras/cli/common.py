@@ -19,13 +19,13 @@ or items failed (the others were written), 2 nothing could be done (bad options,
 from __future__ import annotations
 
 import argparse
-import errno
-import inspect
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..io.folders import FULL_DISK, write_failure
+from ..methods import method_scales
 from .options import ListOption, device_option, nonempty
 
 if TYPE_CHECKING:
@@ -111,23 +111,6 @@ def print_error(command: str, message: str) -> None:
     print(f"cameras {command}: error: {text}", file=sys.stderr)
 
 
-FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
-"""The ``errno`` values of a write that failed because the disk (or the user's quota) is full."""
-
-
-def write_failure(folder: Any, err: OSError, *, resumable: bool = False) -> str:
-    """The error line of a write into the output folder ``folder`` that failed with ``err``: it names the folder,
-    says plainly when the disk is full, and, for a run that resumes (``cameras evaluate``), that rerunning the same
-    command goes on from what was committed."""
-    if err.errno in FULL_DISK:
-        text = f"cannot write to {folder}: the disk is full ({err.strerror or 'no space left'}); free some space"
-    else:
-        text = f"cannot write to {folder}: {err}"
-    if resumable:
-        return f"{text}, then rerun the same command to resume: the photos already done are kept"
-    return f"{text}, then rerun" if err.errno in FULL_DISK else text
-
-
 def print_warning(command: str, message: str) -> None:
     """One ``cameras COMMAND: warning: …`` line on standard error (the run goes on)."""
     text = " ".join(str(message).split())
@@ -192,32 +175,6 @@ def load_model(
         text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         print_error(command, text.splitlines()[0] if text else type(err).__name__)
         return None
-
-
-def method_scales(
-    classes: Sequence[type],
-    resolutions: Sequence[int | float] | None,
-    *,
-    square: bool = False,
-    only: Sequence[str] | None = None,
-) -> Callable[[tuple[int, int]], list[tuple[int, int]]]:
-    """The input sizes the methods ``classes`` will run on an input of (h, w), for :func:`read_photos`: the input
-    itself, plus for each multi-scale method its schedule — ``resolutions`` if it applies to the method (to every
-    one, or only to those whose registry name is in ``only``), else the method's own default — read by the one
-    schedule function, :func:`cameras.engine.scales.schedule` (with ``square``, the ``--square`` option), exactly as
-    the methods will read it."""
-    from ..engine.scales import schedule
-
-    def sizes(input_hw: tuple[int, int]) -> list[tuple[int, int]]:
-        out = [input_hw]
-        for cls in classes:
-            if "resolutions" in inspect.signature(cls).parameters:
-                given = resolutions if only is None or getattr(cls, "name", None) in only else None
-                own = given if given is not None else getattr(cls, "default_resolutions", None)
-                out.extend(schedule(own, input_hw, square=square))
-        return out
-
-    return sizes
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..engine.scales import MAX_GIVEN_SIDE, MIN_SCALE_SIDE, parse_resolutions
+from ..runs.distributed import device_problem
+
 if TYPE_CHECKING:
     from ..io import OutputDir, SizeLimits
 
@@ -67,11 +70,8 @@ __all__ = [
     "size_limits",
 ]
 
-MIN_SCALE_SIDE = 16
-"""Smallest absolute ``--resolutions`` size (px): below it a CNN's last feature map is 1×1 or empty."""
-
-MAX_SCALE_SIDE = 16384
-"""Largest absolute ``--resolutions`` size (px) the parser accepts; the pixel bound (``--max-pixels``) applies too."""
+MAX_SCALE_SIDE = MAX_GIVEN_SIDE
+"""Largest absolute ``--resolutions`` size (px) the parser accepts (:data:`cameras.engine.scales.MAX_GIVEN_SIDE`)."""
 
 _Error = argparse.ArgumentTypeError
 
@@ -204,69 +204,6 @@ class ListOption(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
-def parse_resolutions(text: str | None) -> list[int] | list[float] | None:
-    """Parse ``--resolutions`` (rules in the module docstring).
-
-    Returns:
-        ``None`` for the paper's schedule, a list of ints (shorter-side sizes) or a list of floats (factors).
-
-    Raises:
-        ValueError: the message says which rule was broken.
-
-    Example:
-        >>> parse_resolutions("224,324, 424"), parse_resolutions("1,1.5"), parse_resolutions("paper")
-        ([224, 324, 424], [1.0, 1.5], None)
-    """
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise ValueError(f"expected text, got {type(text).__name__}")
-    if text.strip().lower() == "paper":
-        return None
-    items = [t for t in re.split(r"[,\s]+", text.strip()) if t]
-    if not items:
-        raise ValueError("is empty: give sizes (224,324,424), factors (1,1.5,2.0) or 'paper'")
-    ints: list[int] = []
-    factors: list[float] = []
-    for t in items:
-        if re.fullmatch(r"[+-]?\d+", t):
-            ints.append(int(t))
-            continue
-        try:
-            value = float(t)
-        except ValueError:
-            raise ValueError(f"{t!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{t!r} is not a finite number")
-        factors.append(value)
-    sizes = ints
-    if factors:
-        # in a list of factors, small integers (1, 2) are factors too; one that can only be a size is a mix
-        sizes = [i for i in ints if i >= MIN_SCALE_SIDE]
-        if sizes:
-            raise ValueError(
-                f"mixes absolute sizes ({', '.join(map(str, sizes))}) and factors "
-                f"({', '.join(f'{f:g}' for f in factors)}): give only sizes (224,336) or only factors (1.0,1.5)"
-            )
-        factors = [float(t) for t in items]
-    values: list[int] | list[float] = sizes or factors
-    if len(set(values)) != len(values):
-        raise ValueError("lists a scale twice")
-    if sizes:
-        small = [s for s in sizes if s < MIN_SCALE_SIDE]
-        if small:
-            hint = " (for factors write 1.0,2.0)" if all(s <= 8 for s in small) else ""
-            raise ValueError(f"sizes must be at least {MIN_SCALE_SIDE} px, got {small[0]}{hint}")
-        large = [s for s in sizes if s > MAX_SCALE_SIDE]
-        if large:
-            raise ValueError(f"sizes must be at most {MAX_SCALE_SIDE} px, got {large[0]}")
-        return sizes
-    bad = [f for f in factors if not 1 / 16 <= f <= 64]
-    if bad:
-        raise ValueError(f"factors must lie between 1/16 and 64, got {bad[0]:g}")
-    return factors
-
-
 def resolutions_option(text: str) -> list[int] | list[float] | None:
     """The ``type=`` of ``--resolutions``: :func:`parse_resolutions` with argparse's error."""
     try:
@@ -296,23 +233,6 @@ def device_option(text: str) -> str:
             f"use one of {', '.join(COMPUTE_DEVICES)} (e.g. cpu, cuda:1)"
         )
     return name
-
-
-def device_problem(name: str) -> str | None:
-    """Why the device ``name`` cannot be used on this machine (``None`` when it can)."""
-    import torch
-
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            return f"--device {name}: CUDA is not available on this machine"
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            return f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        return f"--device {name}: MPS is not available on this machine"
-    elif device.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
-        return f"--device {name}: no Intel XPU is available on this machine"
-    return None
 
 
 def output_folder(text: str) -> OutputDir:

@@ -14,13 +14,24 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["MAX_SCALE_SIDE", "PAPER_FACTORS", "PAPER_RESOLUTIONS", "Resolutions", "resize", "schedule"]
+__all__ = [
+    "MAX_GIVEN_SIDE",
+    "MAX_SCALE_SIDE",
+    "MIN_SCALE_SIDE",
+    "PAPER_FACTORS",
+    "PAPER_RESOLUTIONS",
+    "Resolutions",
+    "parse_resolutions",
+    "resize",
+    "schedule",
+]
 
 MAX_SCALE_SIDE = 1 << 16
 """Largest side (65 536 px) :func:`schedule` accepts: a sanity bound against absurd values (a factor of 1e300), far
@@ -31,6 +42,13 @@ PAPER_RESOLUTIONS: tuple[int, ...] = tuple(range(224, 1000, 100))
 
 PAPER_FACTORS: tuple[float, ...] = tuple(r / 224 for r in PAPER_RESOLUTIONS)
 """The paper's schedule as factors of the input size: 1, 324/224, …, 924/224."""
+
+MIN_SCALE_SIDE = 16
+"""Smallest absolute size (px) a user's ``resolutions`` may give: below it a CNN's last feature map is 1×1 or empty."""
+
+MAX_GIVEN_SIDE = 16384
+"""Largest absolute size (px) a user's ``resolutions`` may give (:func:`parse_resolutions`); the pixel bound
+(:class:`cameras.io.SizeLimits`) applies too."""
 
 Resolutions = Sequence[int | float | tuple[int, int]] | None
 """A schedule: ``None`` (paper factors), ints (shorter sides, aspect kept), floats (factors), or (h, w) pairs."""
@@ -134,3 +152,66 @@ def resize(images: Tensor, size: tuple[int, int]) -> Tensor:
         return images
     with torch.no_grad():
         return F.interpolate(images, size=size, mode="bicubic", align_corners=False)
+
+
+def parse_resolutions(text: str | None) -> list[int] | list[float] | None:
+    """Parse a user's resolutions (``--resolutions``; the rules are in :mod:`cameras.cli.options`' docstring).
+
+    Returns:
+        ``None`` for the paper's schedule, a list of ints (shorter-side sizes) or a list of floats (factors).
+
+    Raises:
+        ValueError: the message says which rule was broken.
+
+    Example:
+        >>> parse_resolutions("224,324, 424"), parse_resolutions("1,1.5"), parse_resolutions("paper")
+        ([224, 324, 424], [1.0, 1.5], None)
+    """
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"expected text, got {type(text).__name__}")
+    if text.strip().lower() == "paper":
+        return None
+    items = [t for t in re.split(r"[,\s]+", text.strip()) if t]
+    if not items:
+        raise ValueError("is empty: give sizes (224,324,424), factors (1,1.5,2.0) or 'paper'")
+    ints: list[int] = []
+    factors: list[float] = []
+    for t in items:
+        if re.fullmatch(r"[+-]?\d+", t):
+            ints.append(int(t))
+            continue
+        try:
+            value = float(t)
+        except ValueError:
+            raise ValueError(f"{t!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{t!r} is not a finite number")
+        factors.append(value)
+    sizes = ints
+    if factors:
+        # in a list of factors, small integers (1, 2) are factors too; one that can only be a size is a mix
+        sizes = [i for i in ints if i >= MIN_SCALE_SIDE]
+        if sizes:
+            raise ValueError(
+                f"mixes absolute sizes ({', '.join(map(str, sizes))}) and factors "
+                f"({', '.join(f'{f:g}' for f in factors)}): give only sizes (224,336) or only factors (1.0,1.5)"
+            )
+        factors = [float(t) for t in items]
+    values: list[int] | list[float] = sizes or factors
+    if len(set(values)) != len(values):
+        raise ValueError("lists a scale twice")
+    if sizes:
+        small = [s for s in sizes if s < MIN_SCALE_SIDE]
+        if small:
+            hint = " (for factors write 1.0,2.0)" if all(s <= 8 for s in small) else ""
+            raise ValueError(f"sizes must be at least {MIN_SCALE_SIDE} px, got {small[0]}{hint}")
+        large = [s for s in sizes if s > MAX_GIVEN_SIDE]
+        if large:
+            raise ValueError(f"sizes must be at most {MAX_GIVEN_SIDE} px, got {large[0]}")
+        return sizes
+    bad = [f for f in factors if not 1 / 16 <= f <= 64]
+    if bad:
+        raise ValueError(f"factors must lie between 1/16 and 64, got {bad[0]:g}")
+    return factors

@@ -14,6 +14,7 @@ or is not writable) fails at once instead of after the work, and an interrupted 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = [
+    "FULL_DISK",
     "LOCK_FILE",
     "FolderLock",
     "FolderLockedError",
@@ -40,6 +42,7 @@ __all__ = [
     "check_output_dir",
     "lock_folder",
     "slug",
+    "write_failure",
 ]
 
 
@@ -443,3 +446,20 @@ class OutputDir:
     def write_figure(self, name: str, figure: Figure, **savefig: Any) -> Path:
         """:func:`cameras.io.atomic.write_figure` (``savefig`` options pass through) into the folder."""
         return self._write(name, atomic.write_figure, figure, **savefig)
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+"""The ``errno`` values of a write that failed because the disk (or the user's quota) is full."""
+
+
+def write_failure(folder: Any, err: OSError, *, resumable: bool = False) -> str:
+    """The error line of a write into the output folder ``folder`` that failed with ``err``: it names the folder,
+    says plainly when the disk is full, and, for a run that resumes (``cameras evaluate``), that rerunning the same
+    command goes on from what was committed."""
+    if err.errno in FULL_DISK:
+        text = f"cannot write to {folder}: the disk is full ({err.strerror or 'no space left'}); free some space"
+    else:
+        text = f"cannot write to {folder}: {err}"
+    if resumable:
+        return f"{text}, then rerun the same command to resume: the photos already done are kept"
+    return f"{text}, then rerun" if err.errno in FULL_DISK else text

@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Sequence
+
 from .base import ContrastClasses, Explainer, Targets
 from .cam import CAM, GradCAM, GradCAMPlusPlus, GradientCAM, HiResCAM, LayerCAM, XGradCAM
 from .cameras import CAMERAS
@@ -37,6 +40,7 @@ __all__ = [
     "XGradCAM",
     "available",
     "get",
+    "method_scales",
     "register",
 ]
 
@@ -68,6 +72,32 @@ def get(name: str) -> type[Explainer]:
 def available() -> list[str]:
     """Canonical names of the registered methods."""
     return sorted({cls.name for cls in _REGISTRY.values()})
+
+
+def method_scales(
+    classes: Sequence[type],
+    resolutions: Sequence[int | float] | None,
+    *,
+    square: bool = False,
+    only: Sequence[str] | None = None,
+) -> Callable[[tuple[int, int]], list[tuple[int, int]]]:
+    """The input sizes the methods ``classes`` will run on an input of (h, w), for the size checks made before a
+    run: the input itself, plus for each multi-scale method its schedule — ``resolutions`` if it applies to the
+    method (to every one, or only to those whose registry name is in ``only``), else the method's own default — read
+    by the one schedule function, :func:`cameras.engine.scales.schedule` (with ``square``, the ``--square`` option),
+    exactly as the methods read it."""
+    from ..engine.scales import schedule
+
+    def sizes(input_hw: tuple[int, int]) -> list[tuple[int, int]]:
+        out = [input_hw]
+        for cls in classes:
+            if "resolutions" in inspect.signature(cls).parameters:
+                given = resolutions if only is None or getattr(cls, "name", None) in only else None
+                own = given if given is not None else getattr(cls, "default_resolutions", None)
+                out.extend(schedule(own, input_hw, square=square))
+        return out
+
+    return sizes
 
 
 register("cameras", CAMERAS)

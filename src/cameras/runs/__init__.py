@@ -1,6 +1,6 @@
 """The data-set loop's machinery: ranks, the DataLoader of photos, the atomic shard store and the saved maps.
 
-``cameras evaluate --dataset …`` (:mod:`cameras.cli.evaluate`) runs on these:
+:func:`cameras.evaluate` (:mod:`cameras.evaluation`, behind ``cameras evaluate --dataset …``) runs on these:
 
 * :mod:`cameras.runs.distributed` — one process or torchrun's ranks (:func:`setup`, :class:`Ranks`);
 * :mod:`cameras.runs.loader` — :class:`PhotoSet`: decode + preprocess in DataLoader workers, bad photos as skipped

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Ranks", "current_rank", "setup"]
+__all__ = ["Ranks", "current_rank", "device_problem", "setup"]
 
 TIMEOUT = datetime.timedelta(hours=2)
 """How long a rank waits for the others at a barrier (a rank that dies makes torchrun stop the others first)."""
@@ -78,6 +78,21 @@ class Ranks:
         dist.broadcast_object_list(box, src=0, device=self.device if self.backend == "nccl" else None)
         return box[0]
 
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's ``value`` (picklable), in rank order, on rank 0; ``[]`` on the other ranks (``[value]`` for
+        one process)."""
+        if self.backend is None:
+            return [value]
+        import torch.distributed as dist
+
+        if self.backend == "nccl":
+            box: list[Any] = [None] * self.world_size
+            dist.all_gather_object(box, value)
+            return box if self.is_main else []
+        got: list[Any] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(value, got, dst=0)
+        return got or []
+
     def close(self) -> None:
         """Leave the process group (a no-op for one process)."""
         if self.backend is None:
@@ -114,3 +129,18 @@ def setup(device: str) -> Ranks:
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=TIMEOUT)
     return Ranks(dist.get_rank(), dist.get_world_size(), local, dev, backend)
+
+
+def device_problem(name: str) -> str | None:
+    """Why the device ``name`` cannot be used on this machine (``None`` when it can)."""
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return f"--device {name}: CUDA is not available on this machine"
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            return f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        return f"--device {name}: MPS is not available on this machine"
+    elif device.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        return f"--device {name}: no Intel XPU is available on this machine"
+    return None
