@@ -298,7 +298,6 @@ COMPARE = [
     c("gamma without contrastive", "{good} --classes 1,2 --gamma 0.5", 2, "--gamma applies"),
     c("gamma nan", "{good} --classes 1,2 --contrastive --gamma nan", 2, "finite"),
     c("layer with models", "{good} --models tiny,flat --layer features", 2, "--layer applies to one model"),
-    c("sizes across native sizes", "{good} --models tiny,flat --resolutions 32,48", 2, "native size"),
     c("class out of range", "{good} --methods gradcam --classes 7", 2, "out of range", loads=True),
 ]
 
