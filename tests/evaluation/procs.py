@@ -42,22 +42,26 @@ class SlowGradCAM:
 
     name = "slow_gradcam"
 
-    def __init__(self, model: nn.Module, pause: float) -> None:
+    def __init__(self, model: nn.Module, pause: float, gate: Path | None = None) -> None:
         self.model = model
         self.inner = GradCAM(model, layer="features")
         self.pause = pause
+        self.gate = gate
 
     def __call__(self, x: Tensor, targets: Tensor, **kwargs: Any) -> Any:
         time.sleep(self.pause)
+        deadline = time.monotonic() + 300
+        while self.gate is not None and not self.gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)  # held until the test opens the gate
         return self.inner(x, targets, **kwargs)
 
 
-def run(root: Path, out: Path | None, pause: float = 0.0) -> cameras.Evaluation:
+def run(root: Path, out: Path | None, pause: float = 0.0, gate: Path | None = None) -> cameras.Evaluation:
     loaded = tiny()
     return cameras.evaluate(
         loaded,
         ("voc", root),
-        ["gradcam", SlowGradCAM(loaded.model, pause)],
+        ["gradcam", SlowGradCAM(loaded.model, pause, gate)],
         ["pointing", "energy"],
         resolutions=[32, 40],
         out=out,
@@ -75,7 +79,8 @@ def records(ev: cameras.Evaluation) -> list[dict[str, Any]]:
 def main(argv: list[str]) -> int:
     root, out = Path(argv[0]), Path(argv[1])
     pause = float(argv[argv.index("--pause") + 1]) if "--pause" in argv else 0.0
-    ev = run(root, out, pause)
+    gate = Path(argv[argv.index("--gate") + 1]) if "--gate" in argv else None
+    ev = run(root, out, pause, gate)
     if "--memory" in argv:  # also a run in memory: rank 0 gets every row, another rank its own
         memory = run(root, None)
         dest = Path(argv[argv.index("--memory") + 1])

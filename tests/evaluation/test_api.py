@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import cameras
 from cameras.cli.main import main
 from cameras.datasets import open_dataset
 from cameras.evaluation import Evaluation, EvaluationError, EvaluationFileError
+from cameras.io import LOCK_FILE, lock_folder
 from cameras.methods import CAMERAS
 
 from ..cli.fakes import fake_registry
@@ -264,6 +266,35 @@ def test_memory_and_out_runs_agree(tmp_path: Path) -> None:
         mp.setitem(sys.modules, "pandas", None)
         with pytest.raises(ImportError, match="pip install pandas"):
             memory.to_pandas()
+
+
+def test_the_call_holds_out_s_lock_nested_in_its_caller_s_and_releases_it_on_errors(tmp_path: Path) -> None:
+    """Issue 21 §7 from Python: ``cameras evaluate`` (the CLI) locks ``--out`` and then calls ``cameras.evaluate``
+    in the same thread: the call re-enters the lock and leaves it to the caller; a failed call releases its own."""
+    root = make_voc(tmp_path / "VOC2007")
+    out = tmp_path / "run"
+    with lock_folder(out, command="cameras evaluate") as held:
+        ev = cameras.evaluate(tiny(), ("voc", root), ["gradcam"], ["pointing"], out=out, **API)
+        assert len(ev.rows) == 7 and (out / "per_image.csv").is_file()
+        assert json.loads((out / LOCK_FILE).read_text())["token"] == held.holder["token"]  # still the caller's
+    assert not (out / LOCK_FILE).exists()
+    seen: list[dict[str, Any]] = []
+
+    class Peek:  # a user's explainer that looks at the lock file while the call runs
+        name = "peek"
+
+        def __call__(self, x: Tensor, targets: Tensor) -> Tensor:
+            seen.append(json.loads((out / LOCK_FILE).read_text()))
+            raise KeyboardInterrupt  # the call ends by an exception mid-run
+
+    with pytest.raises(KeyboardInterrupt):
+        cameras.evaluate(tiny(), ("voc", root), [Peek()], ["pointing"], out=out, resume=False, **API)
+    assert seen and seen[0]["command"] == "cameras.evaluate" and seen[0]["pid"] == os.getpid()
+    assert not (out / LOCK_FILE).exists()  # released on the way out
+    failed = tmp_path / "failed"
+    with pytest.raises(EvaluationError, match="20 classes"):  # found after the lock was taken: the model's head
+        cameras.evaluate(tiny(5), ("voc", root), ["gradcam"], ["pointing"], out=failed, **API)
+    assert not failed.exists()  # the folder made for the lock is gone again: nothing was written
 
 
 def test_bad_arguments_raise_the_cli_line_before_loading(

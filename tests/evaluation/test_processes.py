@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 import cameras
+from cameras.evaluation import EvaluationError, EvaluationLockedError
+from cameras.io import LOCK_FILE, FolderLockedError
 
 from ..datasets.fixtures import make_voc
 from . import procs
@@ -95,3 +98,39 @@ def test_torchrun_two_gloo_ranks_through_the_api_equal_one_process(tmp_path: Pat
     assert rank0["on_disk"] == len(reference.rows)
     assert 0 < len(rank1["rows"]) < len(rank0["rows"])  # rank 1: its own chunks only
     assert all(r in rank0["rows"] for r in rank1["rows"])
+
+
+@pytest.mark.slow
+def test_a_second_process_on_a_held_out_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    """Issue 21 §7 from Python: two notebooks on one folder. The first call holds ``out``'s lock while it runs (its
+    explainer waits at a gate); this process's call on the same folder raises at once, naming the first, and
+    computes nothing; the first then finishes and leaves no lock behind."""
+    root = make_voc(tmp_path / "VOC2007")
+    out, gate = tmp_path / "run", tmp_path / "gate"
+    cmd = [sys.executable, "-m", "tests.evaluation.procs", str(root), str(out), "--gate", str(gate)]
+    first = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while first.poll() is None and time.monotonic() < deadline:
+            try:
+                if json.loads((out / LOCK_FILE).read_text()).get("pid") == first.pid:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
+        assert first.poll() is None, first.communicate()[1].decode()[-2000:]
+        with pytest.raises(EvaluationLockedError) as err:
+            procs.run(root, out)  # were it let in, it would compute and write everything (its gate is open)
+        assert isinstance(err.value, EvaluationError) and isinstance(err.value, FolderLockedError)
+        assert err.value.holder["pid"] == first.pid and err.value.lock == out / LOCK_FILE
+        assert str(err.value).startswith(
+            f"--out '{out}' is in use by another run: cameras.evaluate (PID {first.pid} on {socket.gethostname()}, "
+        ), str(err.value)
+        assert "\n" not in str(err.value)
+        assert not (out / "per_image.csv").exists() and not _chunks(out)  # nothing computed meanwhile
+        assert first.poll() is None  # the holder was not disturbed
+    finally:
+        gate.touch()
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr.decode()[-2000:]
+    assert (out / "per_image.csv").is_file() and not (out / LOCK_FILE).exists()

@@ -115,29 +115,17 @@ def _error(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import methods, models
+    from ..compare import DEFAULT_METHODS, choose_view, compare
     from ..io import ImageError
-    from ..viz.compare import DEFAULT_METHODS, compare_class_grid, compare_classes, compare_methods, compare_models
 
     method_names = list(args.methods or [])
     class_names = list(args.classes or [])
     model_names = list(args.models or []) or [models.DEFAULT_MODEL]
-    several = [
-        n for n, v in (("--methods", method_names), ("--classes", class_names), ("--models", model_names)) if len(v) > 1
-    ]
-    grid = len(class_names) > 1 and len(several) == 2
-    if len(several) > 1 and not grid:
-        _error(
-            f"compare one thing at a time: {' and '.join(several)} {'both' if len(several) == 2 else 'all'} list "
-            "several items (only --classes combines with --methods or --models)"
-        )
-        return 2
-    problem = _contrastive_problem(args, class_names)
-    if problem:
-        _error(problem)
-        return 2
-    gamma = 1.0 if args.gamma is None else float(args.gamma)
-    if len(model_names) > 1 and args.layer:
-        _error("--layer applies to one model; with several --models each uses its default layer")
+    try:  # which view, before any model is loaded
+        choose_view(method_names, class_names, model_names, contrastive=args.contrastive, gamma=args.gamma,
+                    layer=args.layer)  # fmt: skip
+    except ValueError as err:
+        _error(str(err))
         return 2
     try:  # (class names are checked against each model's own labels, once it is loaded)
         classes = [methods.get(name) for name in method_names or DEFAULT_METHODS]
@@ -183,31 +171,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     start = time.perf_counter()
-    common: dict[str, Any] = {"method_kwargs": kwargs, "square": args.square, "image_name": Path(item.label).name}
-    common["progress"] = not args.no_progress  # one bar over the maps (methods × models × classes)
-    common["alpha"] = args.alpha
-    image = item.photo.rgb
     try:
-        if grid:
-            view = compare_class_grid(
-                loaded, image, class_names, method_names or ["cameras"], layer=args.layer,
-                contrastive=args.contrastive, gamma=gamma, **common,
-            )  # fmt: skip
-        elif len(loaded) > 1:
-            view = compare_models(
-                loaded, image, method_names[0] if method_names else "cameras", class_names[0] if class_names else None,
-                **common,
-            )  # fmt: skip
-        elif len(class_names) > 1:
-            method = method_names[0] if method_names else "cameras"
-            view = compare_classes(
-                loaded[0], image, class_names, method, layer=args.layer, contrastive=args.contrastive, gamma=gamma,
-                **common,
-            )  # fmt: skip
-        else:
-            chosen = method_names or list(DEFAULT_METHODS)
-            target = class_names[0] if class_names else None
-            view = compare_methods(loaded[0], image, chosen, target, layer=args.layer, **common)
+        view = compare(
+            loaded, item.photo.rgb, methods=method_names, classes=class_names, layer=args.layer,
+            contrastive=args.contrastive, gamma=args.gamma, method_kwargs=kwargs, square=args.square,
+            image_name=Path(item.label).name, alpha=args.alpha, progress=not args.no_progress,
+        )  # fmt: skip
+        view.figure  # drawn here, so that a drawing error is the view's error  # noqa: B018
     except (ValueError, TypeError, ImportError) as err:  # bad class name, unsuitable method/model, missing extra
         _error(str(err))
         return 2
@@ -230,15 +200,6 @@ def run(args: argparse.Namespace) -> int:
     _print_summary(view, time.perf_counter() - start)
     print(f"wrote {png} and {sidecar}")
     return 0
-
-
-def _contrastive_problem(args: argparse.Namespace, class_names: list[str]) -> str | None:
-    """The error line for a misused ``--contrastive`` / ``--gamma``, or ``None``."""
-    if args.contrastive and len(class_names) < 2:
-        return "--contrastive needs two or more --classes (each is explained against the others)"
-    if args.gamma is not None and not args.contrastive:
-        return "--gamma applies to --contrastive maps"
-    return None
 
 
 def _print_summary(view: Any, seconds: float) -> None:

@@ -9,7 +9,8 @@ lives here:
 * :mod:`~cameras.evaluation.rows` — :data:`METRICS`, :class:`Row`, :class:`MetricFn` (a metric of one's own);
 * :mod:`~cameras.evaluation.summary` — :func:`summarize`, :func:`pointing_protocol` (Table 1), :func:`pointing_table`;
 * :mod:`~cameras.evaluation.outputs` — the files (``per_image.csv``, ``summary.csv``, …);
-* :mod:`~cameras.evaluation.options` — :class:`EvaluateOptions`, :class:`EvaluationError`.
+* :mod:`~cameras.evaluation.options` — :class:`EvaluateOptions`, :class:`EvaluationError` (and
+  :class:`EvaluationLockedError`: ``out`` is in use by another run).
 
 Example:
     >>> import tempfile, torch, torchvision, cameras
@@ -28,7 +29,7 @@ Example:
 from __future__ import annotations
 
 from .api import evaluate
-from .options import EvaluateOptions, EvaluationError, EvaluationFileError
+from .options import EvaluateOptions, EvaluationError, EvaluationFileError, EvaluationLockedError
 from .result import Evaluation
 from .rows import DEFAULT_METRICS, METRICS, MetricFn, Row, Skipped
 from .summary import pointing_protocol, pointing_table, summarize
@@ -40,6 +41,7 @@ __all__ = [
     "Evaluation",
     "EvaluationError",
     "EvaluationFileError",
+    "EvaluationLockedError",
     "MetricFn",
     "Row",
     "Skipped",

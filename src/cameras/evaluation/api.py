@@ -22,13 +22,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .options import EvaluateOptions, EvaluationError, EvaluationFileError
+from .options import EvaluateOptions, EvaluationError, EvaluationFileError, EvaluationLockedError
 from .result import Evaluation
 from .rows import DEFAULT_METRICS, METRICS, MetricFn, Row, Skipped, with_contrastive
 
 if TYPE_CHECKING:
     from ..datasets import DataSet
-    from ..io import OutputDir
+    from ..io import FolderLock, OutputDir
     from ..models import LoadedModel
     from ..runs import Ranks
 
@@ -80,7 +80,9 @@ def evaluate(
             (``[1.0, 1.5]``), or the CLI's text (``"224,324"``).
         out: an output folder: the run is committed there chunk by chunk (resumable: call again with the same
             arguments), and the files of :meth:`Evaluation.save` and ``run.json`` are written at the end. ``None``:
-            the run stays in memory.
+            the run stays in memory. The call holds the folder's lock (:func:`cameras.io.lock_folder`; under
+            torchrun, rank 0) until it returns or raises: another process's call on the same folder meanwhile
+            raises :class:`EvaluationLockedError`.
         resume: with ``out``, continue the run it holds; ``False`` starts over (the CLI's ``--overwrite``).
         batch_size: images per forward pass of insertion/deletion, confidence and densities.
         workers: DataLoader processes decoding photos (0: in this process).
@@ -100,6 +102,8 @@ def evaluate(
     Raises:
         EvaluationError: a bad argument, data set, model or output folder (before any photo is decoded), or outputs
             that cannot be merged or written.
+        EvaluationLockedError: ``out`` is in use by another run (an :class:`EvaluationError` and a
+            :class:`cameras.io.FolderLockedError`; its ``holder`` says who: ``pid``, ``host``, ``command``, …).
 
     Example (with Pascal VOC 2007's test set on disk and a 20-class checkpoint)::
 
@@ -153,12 +157,17 @@ def evaluate(
         raise EvaluationError("save_maps needs an output folder: the maps are written under out/maps/")
     from ..runs import distributed
 
-    ranks = distributed.setup(opts.device)
+    lock = _lock(opts.out)
     try:
-        return _run(model, layer, opts, ds, named, metric_names, custom, ranks)
+        ranks = distributed.setup(opts.device)
+        try:
+            return _run(model, layer, opts, ds, named, metric_names, custom, ranks)
+        finally:
+            if opts.record is not None:  # the CLI's one run; a script under torchrun may call again, in the same group
+                ranks.close()
     finally:
-        if opts.record is not None:  # the CLI's one run; a script under torchrun may call again, in the same group
-            ranks.close()
+        if lock is not None:
+            lock.release()
 
 
 # -- checks before any work ------------------------------------------------------------------------------------------
@@ -329,6 +338,23 @@ def _out(out: str | os.PathLike[str] | OutputDir | None) -> OutputDir | None:
         return OutputDir(out)
     except OutputDirError as err:
         raise EvaluationError(str(err)) from err
+
+
+def _lock(out: OutputDir | None) -> FolderLock | None:
+    """The lock of ``out`` (:func:`cameras.io.lock_folder`) for the call's duration, so that two notebooks never run
+    into one folder; nested when this thread holds it already (``cameras evaluate`` locks ``--out`` first).
+    ``None`` without ``out`` and on the ranks other than 0 of a torchrun (they share rank 0's folder)."""
+    from ..io import FolderLockedError
+    from ..runs.distributed import current_rank
+
+    if out is None or current_rank() != 0:
+        return None
+    try:
+        return out.lock("cameras.evaluate")
+    except FolderLockedError as err:
+        raise EvaluationLockedError(str(err), holder=err.holder, lock=err.lock) from None
+    except OSError as err:
+        raise EvaluationError(f"cannot take the lock of --out {out.path}: {err}") from err
 
 
 # -- the run ---------------------------------------------------------------------------------------------------------

@@ -7,14 +7,17 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..io.folders import FolderLockedError
 
 if TYPE_CHECKING:
     import argparse
 
     from ..io import OutputDir, SizeLimits
 
-__all__ = ["EvaluateOptions", "EvaluationError", "EvaluationFileError", "Log", "stderr_log"]
+__all__ = ["EvaluateOptions", "EvaluationError", "EvaluationFileError", "EvaluationLockedError", "Log", "stderr_log"]
 
 Log = Callable[[str, str], None]
 """``log(level, text)``: ``level`` is ``"error"`` (a photo, box or method left out; the run goes on),
@@ -37,6 +40,21 @@ class EvaluationError(ValueError):
 
 class EvaluationFileError(EvaluationError, FileNotFoundError):
     """An :class:`EvaluationError` about a file or folder that does not exist (a data set's folder or file)."""
+
+
+class EvaluationLockedError(EvaluationError, FolderLockedError):
+    """An :class:`EvaluationError` raised when the output folder is in use by another run (its lock file, see
+    :func:`cameras.io.lock_folder`, names it).
+
+    Attributes:
+        holder: what the lock file says: ``pid``, ``host``, ``command``, ``started`` (``{}`` when unreadable).
+        lock: the lock file.
+    """
+
+    def __init__(self, message: str, *, holder: dict[str, Any] | None = None, lock: Path | None = None) -> None:
+        EvaluationError.__init__(self, message)
+        self.holder = dict(holder or {})
+        self.lock = lock
 
 
 def stderr_log(level: str, text: str) -> None:

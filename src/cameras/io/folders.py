@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -139,7 +140,17 @@ LOCK_FILE = ".cameras.lock"
 
 
 class FolderLockedError(OutputDirError):
-    """The output folder is in use by another run (its lock file names the holder)."""
+    """The output folder is in use by another run (its lock file names the holder).
+
+    Attributes:
+        holder: what the lock file says (``pid``, ``host``, ``command``, ``started``, …; ``{}`` when unreadable).
+        lock: the lock file.
+    """
+
+    def __init__(self, message: str, *, holder: dict[str, Any] | None = None, lock: Path | None = None) -> None:
+        super().__init__(message)
+        self.holder = dict(holder or {})
+        self.lock = lock
 
 
 def _process_start(pid: int) -> str | None:
@@ -209,19 +220,34 @@ def _remove_stale(lock: Path, holder: dict[str, Any]) -> None:
         os.unlink(aside)
 
 
+_HELD: dict[str, tuple[int, int, FolderLock]] = {}
+"""The locks this process holds: real path of the lock file → (PID, thread id, the outermost :class:`FolderLock`).
+The PID tells a forked child (which inherits this table, not the lock) from its parent."""
+_HELD_GUARD = threading.Lock()
+
+
+def _key(lock: Path) -> str:
+    return os.path.realpath(lock)
+
+
 class FolderLock:
     """A held lock on an output folder (see :func:`lock_folder`); :meth:`release` (or the ``with`` block's end)
     removes it, and the folders created to hold it when they are still empty.
 
+    A lock taken again by the thread that holds it (``cameras evaluate`` holds ``--out``, then calls
+    :func:`cameras.evaluate` with it) is *nested*: its release leaves the lock to the outer one.
+
     Attributes:
         path: the lock file.
         holder: what it says: ``pid``, ``host``, ``command``, ``started`` (UTC), ``token``, ``start``.
+        nested: whether this is a re-entry into a lock the same thread already holds.
     """
 
-    def __init__(self, path: Path, holder: dict[str, Any], created: list[Path]) -> None:
+    def __init__(self, path: Path, holder: dict[str, Any], created: list[Path], *, nested: bool = False) -> None:
         self.path = path
         self.holder = holder
         self._created = created
+        self.nested = nested
         self.held = True
 
     def __enter__(self) -> FolderLock:
@@ -235,6 +261,11 @@ class FolderLock:
         if not self.held:
             return
         self.held = False
+        if self.nested:  # the outer lock keeps the folder
+            return
+        with _HELD_GUARD:
+            if _HELD.get(_key(self.path), (0, 0, None))[2] is self:
+                del _HELD[_key(self.path)]
         current = _read_holder(self.path)
         if current is not None and current.get("token") == self.holder["token"]:
             with contextlib.suppress(OSError):
@@ -251,6 +282,10 @@ def lock_folder(folder: atomic.PathLike, *, command: str = "cameras", option: st
     host name, command, start time and a random token. A lock whose holder ran on this host and has ended (no such
     process, a zombie, or a new process that got its PID) is stale: it is replaced. The folder (and its missing
     parents) is created to hold the lock; :meth:`FolderLock.release` removes them again if the run wrote nothing.
+
+    The lock is re-entrant within one thread of one process: taken again while held (same PID, same thread, and the
+    lock file still holds the token this process wrote), it returns a nested :class:`FolderLock` whose release
+    leaves the lock to the outer holder. Another thread, another process (a forked child included) is refused.
 
     Args:
         folder: the output folder.
@@ -274,6 +309,9 @@ def lock_folder(folder: atomic.PathLike, *, command: str = "cameras", option: st
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / LOCK_FILE
     pid = os.getpid()
+    nested = _reenter(lock, pid)
+    if nested is not None:
+        return nested
     holder = {
         "pid": pid,
         "host": socket.gethostname(),
@@ -295,13 +333,36 @@ def lock_folder(folder: atomic.PathLike, *, command: str = "cameras", option: st
             for q in reversed(created):
                 with contextlib.suppress(OSError):
                     q.rmdir()
-            raise FolderLockedError(_locked_message(folder, lock, current, option)) from None
+            raise FolderLockedError(_locked_message(folder, lock, current, option), holder=current, lock=lock) from None
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(json.dumps(holder) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        return FolderLock(lock, holder, created)
-    raise FolderLockedError(f"{option} {str(folder)!r}: cannot take its lock {str(lock)!r}: other runs keep taking it.")
+        taken = FolderLock(lock, holder, created)
+        with _HELD_GUARD:
+            _HELD[_key(lock)] = (pid, threading.get_ident(), taken)
+        return taken
+    raise FolderLockedError(
+        f"{option} {str(folder)!r}: cannot take its lock {str(lock)!r}: other runs keep taking it.", lock=lock
+    )
+
+
+def _reenter(lock: Path, pid: int) -> FolderLock | None:
+    """A nested lock when this thread of this process holds ``lock`` (and its file still says so), else ``None``."""
+    with _HELD_GUARD:
+        entry = _HELD.get(_key(lock))
+    if entry is None:
+        return None
+    owner_pid, thread, outer = entry
+    if owner_pid != pid or thread != threading.get_ident() or not outer.held:
+        return None  # a forked child, another thread (refused below: the file names this process), or released
+    current = _read_holder(lock)
+    if current is None or current.get("token") != outer.holder["token"]:  # removed or replaced meanwhile
+        with _HELD_GUARD:
+            if _HELD.get(_key(lock), (0, 0, None))[2] is outer:
+                del _HELD[_key(lock)]
+        return None
+    return FolderLock(lock, outer.holder, [], nested=True)
 
 
 def _locked_message(folder: Path, lock: Path, holder: dict[str, Any], option: str) -> str:
