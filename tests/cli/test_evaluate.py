@@ -266,3 +266,40 @@ def test_evaluate_progress_moves_per_photo(tiny: None, tmp_path: Path, monkeypat
     assert max(updates) <= 2  # a.png's two classes finish it once; the missing photo (and nothing else) at once
     cameras.evaluate(None, dataset, ["gradcam"], boxes=str(photos / "boxes.json"), workers=0, progress=False)
     assert bars[-1][0] is True
+
+
+def test_default_out_is_one_folder_per_configuration(
+    tiny: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#22 §4: two evaluate commands with different options and no ``--out`` do not refuse each other (each gets
+    ``cameras_out/evaluate/…``); the same command again resumes in its folder."""
+    photos = _photos(tmp_path / "photos")
+    monkeypatch.chdir(tmp_path)
+    base = ["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes.json"), *FAST]
+    assert main(base) == 0
+    assert main([*base, "--metrics", "pointing"]) == 0
+    assert main([*base, "--methods", "gradcam"]) == 0
+    capsys.readouterr()
+    folders = sorted(p.name for p in (tmp_path / "cameras_out" / "evaluate").iterdir())
+    assert len(folders) == 3 and folders[0].startswith("cameras_default_")
+    assert any(f.startswith("cameras_pointing_") for f in folders) and any(f.startswith("gradcam_") for f in folders)
+    assert main([*base, "--no-progress"]) == 0  # the same configuration: resumed, not refused
+    assert "resuming" in capsys.readouterr().out
+    run = json.loads((tmp_path / "cameras_out" / "evaluate" / folders[0] / "run.json").read_text())
+    assert "default_out" not in run["config"]
+
+
+def test_configuration_mismatch_says_what_differs_and_the_ways_out(
+    tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = _photos(tmp_path / "photos")
+    out = tmp_path / "out"
+    base = ["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes.json"), "--out", str(out), *FAST]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main([*base, "--metrics", "pointing", "--tolerance", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "metrics differs (['pointing', 'energy'] → ['pointing'])" in err
+    assert "tolerance differs (15.0 → 3.0)" in err
+    assert "give another --out, or pass --overwrite" in err

@@ -183,7 +183,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     add_run_options(p)
     add_progress_option(p)
-    add_output_option(p, "attack_out")
+    add_output_option(p, "attack")
     p.add_argument("--no-figures", action="store_true", help="write only the table and the JSON")
     p.set_defaults(func=run)
 

@@ -206,7 +206,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument(
         "--overwrite", action="store_true", help="start over when --out holds a run with another configuration"
     )
-    add_output_option(p, "cameras_eval")
+    add_output_option(p, "evaluate", per_configuration=True)
     add_progress_option(p)
     p.set_defaults(func=run)
 

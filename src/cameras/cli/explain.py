@@ -106,7 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         default="fp32",
         help="forward passes in reduced precision under autocast (cameras only; maps still fused in fp32)",
     )
-    add_output_option(p, "cameras_out")
+    add_output_option(p, "explain")
     p.add_argument("--alpha", type=fraction, default=0.5, help="overlay opacity of the colour map, 0..1 (default 0.5)")
     add_progress_option(p)
     p.set_defaults(func=run)
