@@ -57,3 +57,22 @@ def test_improbable_class_warns_once_per_photo(
     # one photo: the user picked the class for it, no warning
     assert main([*argv[:2], *argv[3:], "--class", "7", "--out", str(tmp_path / "one")]) == 0
     assert "improbable" not in capsys.readouterr().err
+
+
+def test_run_json_keeps_every_run_that_shared_the_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#22 §4: explain twice into one folder — run.json describes both runs (``earlier``), and the page lists every
+    file present, not only the last run's."""
+    fake_registry(monkeypatch, {"biased": _biased}, cache=True)
+    a, b = _photos(tmp_path)
+    out = tmp_path / "out"
+    assert main(["explain", a, "--method", "gradcam", "--no-progress", "--out", str(out)]) == 0
+    assert main(["explain", b, "--method", "gradcam", "--no-progress", "--out", str(out)]) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["argv"][1] == b and "b.png" in record["outputs"]
+    assert [r["argv"][1] for r in record["earlier"]] == [a] and "a.png" in record["earlier"][0]["outputs"]
+    page = (out / "report.html").read_text()
+    assert "a.png" in page and "b.png" in page
+    assert main(["explain", a, "--method", "gradcam", "--no-progress", "--out", str(out)]) == 0
+    assert [r["argv"][1] for r in json.loads((out / "run.json").read_text())["earlier"]] == [a, b]
