@@ -88,7 +88,8 @@ def test_bad_inputs_are_reported_and_others_processed(
     tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    code = main(_args(out, "coffee", str(tmp_path / "missing.jpg"), "--focus", "nosuchmethod,full", "--no-figures"))
+    argv = _args(out, "coffee", str(tmp_path / "missing.jpg"), "--focus", "nosuchmethod,full", "--no-figures")
+    code = main([*argv, "--no-progress"])  # every stderr line must be an error line: no bars
     assert code == 1
     err = capsys.readouterr().err
     assert "missing.jpg" in err and "nosuchmethod" in err

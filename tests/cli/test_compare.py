@@ -311,7 +311,8 @@ def test_cli_contrastive_and_grids(photo: np.ndarray, tmp_path: Path, capsys: py
     assert "[Grad-CAM] [plain] bee vs dog" in capsys.readouterr().out
     argv = ["compare", str(img), "--classes", "bee,dog", "--models", "tiny0,tiny1", "--contrastive", "--gamma", "0.5"]
     assert main([*argv, "--methods", "hirescam", "--out", str(out)]) == 0
-    meta = json.loads((out / "compare_class_grid_noise.json").read_text())
+    meta = json.loads((out / "compare_class_grid_noise_2.json").read_text())  # another grid: numbered, not replaced
+    assert json.loads((out / "compare_class_grid_noise.json").read_text())["rows"] == ["Grad-CAM", "LayerCAM"]
     assert meta["rows"] == ["tiny0", "tiny1"] and meta["gamma"] == 0.5
     assert {p["kind"] for p in meta["panels"]} == {"map", "contrastive"}
 
@@ -376,3 +377,20 @@ def test_contrastive_maps_tell_the_chelsea_cats_apart() -> None:
     forms = {s["form"]: s["rho"] for s in view.spearman}
     assert forms["plain"] > 0.9 and forms["contrastive"] < 0.0
     assert [p.against for p in view.panels[2:]] == [[285], [282]]
+
+
+def test_another_comparison_never_replaces_a_figure(photo: np.ndarray, tmp_path: Path) -> None:
+    """#22 §4: a second comparison of the same photo and view with other methods is numbered (``_2``) instead of
+    silently replacing the first's figure; the same comparison again replaces its own files."""
+    loaded = _tiny()
+    out = tmp_path / "out"
+    first = compare_methods(loaded, photo, ["gradcam", "layercam"], image_name="noise.png")
+    png1, json1 = first.save(out)
+    other = compare_methods(loaded, photo, ["gradcam", "cam"], image_name="noise.png")
+    png2, json2 = other.save(out)
+    assert png1.name == "compare_methods_noise.png" and png2.name == "compare_methods_noise_2.png"
+    assert [p["method"] for p in json.loads(json1.read_text())["panels"]][:2] == ["gradcam", "layercam"]
+    assert json.loads(json2.read_text())["panels"][1]["method"] == "cam"
+    again = compare_methods(loaded, photo, ["gradcam", "cam"], image_name="noise.png")
+    assert again.save(out)[0] == png2  # the same comparison: its own file, rewritten
+    assert sorted(p.name for p in out.glob("*.png")) == ["compare_methods_noise.png", "compare_methods_noise_2.png"]

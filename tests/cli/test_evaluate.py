@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 import cameras.models
 from cameras import data
-from cameras.cli.evaluate import DEFAULT_METRICS
+from cameras.cli.evaluate import DEFAULT_METRICS, METRICS
 from cameras.cli.main import main
 from cameras.models import LoadedModel, Preprocess
 
@@ -63,10 +63,12 @@ def test_evaluate_writes_table_csv_json_and_plot(
 ) -> None:
     photos = _photos(tmp_path / "photos")
     out = tmp_path / "out"
-    code = main(["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes.json"), "--out", str(out), *FAST])
-    assert code == 0
+    argv = ["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes.json"), "--out", str(out), *FAST]
+    assert main([*argv, "--metrics", "all"]) == 0
     stdout = capsys.readouterr().out
     assert "cameras" in stdout and "pointing game" in stdout and "±" in stdout
+    applicable = [k for k in METRICS if k != "energy_mask"]  # boxes only: no instance masks
+    assert f"cameras evaluate: metrics {', '.join(applicable)}\n" in stdout
     with open(out / "per_image.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["image"], r["class"]) for r in rows] == [("a.png", "1"), ("a.png", "2"), ("b.png", "3")]
@@ -83,7 +85,7 @@ def test_evaluate_writes_table_csv_json_and_plot(
         assert report["summary"]["cameras"][metric]["std"] == pytest.approx(np.std(vals), rel=1e-4, abs=1e-6)
     assert report["metrics"]["deletion"]["higher_is_better"] is False
     with open(out / "summary.csv") as f:
-        assert len(list(csv.DictReader(f))) == len(DEFAULT_METRICS)  # every metric by default
+        assert len(list(csv.DictReader(f))) == len(applicable)  # --metrics all: every metric that applies
     assert (out / "evaluate.png").stat().st_size > 0
     # the Table 1 protocol: a.png holds two classes, class 1's box covers 750 of 2400 px (not < 1/4), class 2's
     # 600 px (= 1/4, not less): no difficult pair; b.png holds one class
@@ -206,3 +208,98 @@ def test_summarize_counts_undefined_values() -> None:
     s = summarize(rows, ["m"], ["rho_pos", "rho_neg"])["m"]
     assert s["rho_pos"] == {"mean": 3.0, "std": 1.0, "n": 2, "undefined": 1}
     assert s["rho_neg"]["n"] == 1 and s["rho_neg"]["undefined"] == 2 and s["rho_neg"]["mean"] == 0.5
+
+
+def test_default_metrics_are_the_cheap_pair_and_the_run_says_so(
+    tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#22 §3: without ``--metrics`` only pointing and energy run (no 100-step insertion/deletion), and the command
+    names the metrics it runs and how to ask for the rest."""
+    photos = _photos(tmp_path / "photos")
+    out = tmp_path / "out"
+    assert (
+        main(["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes.json"), "--out", str(out), *FAST])
+        == 0
+    )
+    stdout = capsys.readouterr().out
+    assert DEFAULT_METRICS == ("pointing", "energy")
+    assert "cameras evaluate: metrics pointing, energy (the default; --metrics all adds insertion," in stdout
+    with open(out / "per_image.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert set(rows[0]) == {"image", "class", "class_name", "method", "pointing", "energy", "difficult"}
+    assert json.loads((out / "evaluate.json").read_text())["metrics"].keys() == {"pointing", "energy"}
+
+
+def test_evaluate_progress_moves_per_photo(tiny: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """#22 §3: the bar moves once per photo inside a 32-photo shard (it used to move once per shard), and
+    ``progress=False`` disables it."""
+    import tqdm.auto
+
+    bars: list[tuple[bool, list[int]]] = []
+
+    class Recording:
+        def __init__(self, *args: object, total: int = 0, disable: bool = False, **kwargs: object) -> None:
+            self.total, self.updates = total, []
+            bars.append((disable, self.updates))
+
+        def __enter__(self) -> Recording:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def update(self, n: int = 1) -> None:
+            self.updates.append(n)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    photos = _photos(tmp_path / "photos")
+    extra = json.loads((photos / "boxes.json").read_text())
+    for name in ("c.png", "d.png"):
+        Image.fromarray(np.zeros((40, 60, 3), dtype=np.uint8) + 90).save(photos / name)
+        extra[name] = [{"class": 4, "box": [10, 10, 40, 30]}]
+    extra["missing.png"] = [{"class": 1, "box": [0, 0, 5, 5]}]  # skipped: done at once
+    (photos / "boxes.json").write_text(json.dumps(extra))
+    dataset = ("folder", str(photos))
+    cameras.evaluate(None, dataset, ["gradcam"], boxes=str(photos / "boxes.json"), explain_batch=1, workers=0)
+    disable, updates = bars[-1]
+    assert not disable and sum(updates) == 5 and len(updates) >= 4  # one shard of 5 photos, one step per photo
+    assert max(updates) <= 2  # a.png's two classes finish it once; the missing photo (and nothing else) at once
+    cameras.evaluate(None, dataset, ["gradcam"], boxes=str(photos / "boxes.json"), workers=0, progress=False)
+    assert bars[-1][0] is True
+
+
+def test_default_out_is_one_folder_per_configuration(
+    tiny: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#22 §4: two evaluate commands with different options and no ``--out`` do not refuse each other (each gets
+    ``cameras_out/evaluate/…``); the same command again resumes in its folder."""
+    photos = _photos(tmp_path / "photos")
+    monkeypatch.chdir(tmp_path)
+    base = ["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes.json"), *FAST]
+    assert main(base) == 0
+    assert main([*base, "--metrics", "pointing"]) == 0
+    assert main([*base, "--methods", "gradcam"]) == 0
+    capsys.readouterr()
+    folders = sorted(p.name for p in (tmp_path / "cameras_out" / "evaluate").iterdir())
+    assert len(folders) == 3 and folders[0].startswith("cameras_default_")
+    assert any(f.startswith("cameras_pointing_") for f in folders) and any(f.startswith("gradcam_") for f in folders)
+    assert main([*base, "--no-progress"]) == 0  # the same configuration: resumed, not refused
+    assert "resuming" in capsys.readouterr().out
+    run = json.loads((tmp_path / "cameras_out" / "evaluate" / folders[0] / "run.json").read_text())
+    assert "default_out" not in run["config"]
+
+
+def test_configuration_mismatch_says_what_differs_and_the_ways_out(
+    tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = _photos(tmp_path / "photos")
+    out = tmp_path / "out"
+    base = ["evaluate", "--images", str(photos), "--boxes", str(photos / "boxes.json"), "--out", str(out), *FAST]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main([*base, "--metrics", "pointing", "--tolerance", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "metrics differs (['pointing', 'energy'] → ['pointing'])" in err
+    assert "tolerance differs (15.0 → 3.0)" in err
+    assert "give another --out, or pass --overwrite" in err

@@ -347,3 +347,18 @@ def test_bad_options_and_heads(tmp_path: Path, capsys: pytest.CaptureFixture[str
     )
     assert len(_csv(out / "skipped.csv")) == 6 and capsys.readouterr().err.count("no such file") == 6
     _ = models  # the registry the fixture replaced
+
+
+@pytest.mark.usefixtures("tiny")
+def test_metrics_all_adds_energy_mask_only_where_there_are_masks(tmp_path: Path) -> None:
+    """#22 §3: ``metrics="all"`` (``--metrics all``) is every metric that applies: ``energy_mask`` on COCO's masks,
+    not on boxes-only VOC."""
+    from cameras.evaluation import METRICS, evaluate
+
+    coco = make_coco_masks(tmp_path / "coco")
+    ev = evaluate("tiny80", ("coco", str(coco.root)), ["gradcam"], "all", resolutions="1.0", steps=2, workers=0)
+    assert ev.metrics == list(METRICS)
+    voc = make_voc(tmp_path / "voc")
+    ev = evaluate("tiny20", ("voc", str(voc)), ["gradcam"], "all", resolutions="1.0", steps=2, workers=0)
+    assert ev.metrics == [k for k in METRICS if k != "energy_mask"]
+    assert {k for r in ev.rows for k in r.values} == set(ev.metrics)

@@ -6,6 +6,7 @@ tqdm writes its bars to ``sys.stderr`` even without a terminal, so ``capsys`` se
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -95,3 +96,29 @@ def test_sanity_library_progress(capsys: pytest.CaptureFixture[str]) -> None:
     assert _totals(capsys.readouterr().err, "sanity") == {1 + len(blocks)}
     cascading_randomization(net, "gradcam", x, layer="features", blocks=blocks, bn_stats="reset")
     assert capsys.readouterr().err == ""
+
+
+def test_attack_shows_its_bar_on_stderr_like_every_command(
+    tiny: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One rule for every command (#22 §3): bars on standard error unless ``--no-progress``, whether or not stderr is
+    a terminal (attack used to show them on a terminal only; capsys is not one)."""
+    argv = ["attack", str(_photo(tmp_path)), "--steps", "2", "--search-steps", "1", "--no-figures", "--focus", "full"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) in (0, 1)
+    err = capsys.readouterr().err
+    assert _totals(err, "attack (mask)") == {1} and ("photo/s" in err or "s/photo" in err)
+    assert main([*argv, "--out", str(tmp_path / "b"), "--no-progress"]) in (0, 1)
+    err = capsys.readouterr().err
+    assert "attack (mask):" not in err and "\r" not in err
+
+
+def test_report_and_evaluate_use_the_one_progress_option() -> None:
+    """Every subcommand spells ``--no-progress`` with the one helper (the same help text everywhere)."""
+    from cameras.cli.main import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subs.choices.items():
+        option = next((a for a in sub._actions if "--no-progress" in a.option_strings), None)
+        assert option is not None, name
+        assert option.help == "no progress bars on standard error", name

@@ -248,7 +248,10 @@ def test_memory_and_out_runs_agree(tmp_path: Path) -> None:
         **kw,
     )
     assert records(again) == records(disk)
-    assert said == [("info", f"cameras evaluate: resuming {out}: 6 of 6 photos done, 0 to go")]
+    assert said == [
+        ("info", "cameras evaluate: metrics pointing, energy, rho_pos"),  # which metrics run, then the resume
+        ("info", f"cameras evaluate: resuming {out}: 6 of 6 photos done, 0 to go"),
+    ]
     with pytest.raises(EvaluationError, match="methods differs") as err:
         cameras.evaluate(tiny(), ("voc", root), ["cameras"], ["pointing", "energy", "rho_pos"], out=out, **kw)
     assert str(err.value).startswith(f"--out {out}: ") and "\n" not in str(err.value)

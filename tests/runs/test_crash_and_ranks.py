@@ -134,7 +134,7 @@ def test_sigkill_then_a_changed_checkpoint_is_refused_and_the_same_content_elsew
     assert again.returncode == 2, again.stderr
     assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr, again.stderr
     assert again.stderr.startswith(f"cameras evaluate: error: --out {out}: the output folder holds a run with another")
-    assert "(weights differs)" in again.stderr
+    assert "weights differs ('sha256:" in again.stderr and "--overwrite" in again.stderr
     assert _chunks(out) == committed and not (out / "per_image.csv").exists()  # nothing merged, nothing lost
 
     moved.parent.mkdir()

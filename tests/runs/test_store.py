@@ -29,6 +29,6 @@ def test_store_ignores_torn_writes_and_refuses_another_key(tmp_path: Path) -> No
     (tmp_path / "shards" / ".chunk-000001.json.abcdef0123456789.tmp").write_text("{")
     assert store.done() == {0} and store.read(0)["rows"] == [{"v": None}]
     assert store.open({"model": "a", "steps": 3}, overwrite=False) == 1
-    with pytest.raises(RunConfigError, match=r"\(steps differs\)"):
+    with pytest.raises(RunConfigError, match=r": steps differs \(3 → 4\); give another --out, or pass --overwrite"):
         store.open({"model": "a", "steps": 4}, overwrite=False)
     assert store.open({"model": "a", "steps": 4}, overwrite=True) == 0 and store.done() == set()

@@ -7,12 +7,11 @@ merged, batch after batch in the order of each size's first photo. A batch that 
 line), never the others' results. With an output folder, one figure per photo is saved into it (and listed with
 :meth:`~cameras.io.OutputDir.adopt`). Progress goes to stderr: a bar over the photos, and under it one over the
 focus sources (mask) or over the PGD steps of each chunk of (photo, source, β) runs (penalty); ``progress=False``
-silences both, ``progress=None`` shows them only when stderr is a terminal.
+silences both (the bars are on standard error, as in every command: ``cameras attack --no-progress``).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,7 +83,7 @@ def attack_photos(
     options: Mapping[str, Any],
     out: OutputDir | None = None,
     to_display: Callable[[Tensor], Any] | None = None,
-    progress: bool | None = True,
+    progress: bool = True,
 ) -> PhotoAttack:
     """Attack every photo with every source (see the module docstring).
 
@@ -99,7 +98,7 @@ def attack_photos(
             penalty also not ``progress``).
         out: where to save one figure per photo; ``None``: no figures.
         to_display: (B, 3, h, w) model inputs → displayable [0, 1] images, for the figures (required with ``out``).
-        progress: progress bars on stderr (``None``: when stderr is a terminal).
+        progress: progress bars on stderr (per photo, and per source or PGD step inside it); ``False`` silences them.
 
     Returns:
         :class:`PhotoAttack`.
@@ -111,8 +110,6 @@ def attack_photos(
         raise ValueError(f"objective must be 'mask' or 'penalty', got {objective!r}.")
     if out is not None and to_display is None:
         raise ValueError("Saving figures (out=...) needs to_display, the model inputs' conversion to [0, 1] images.")
-    if progress is None:
-        progress = sys.stderr.isatty()
     result = PhotoAttack(objective)
     parts: list[Any] = []
     start = time.perf_counter()

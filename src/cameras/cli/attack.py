@@ -31,6 +31,7 @@ from typing import Any
 from .common import (
     ListOption,
     add_model_options,
+    add_progress_option,
     add_run_options,
     load_model,
     method_scales,
@@ -181,8 +182,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--batch-size", type=int_range(1, 4096), default=16, help="images per forward pass, 1..4096 (default 16)"
     )
     add_run_options(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (they show when stderr is a terminal)")
-    add_output_option(p, "attack_out")
+    add_progress_option(p)
+    add_output_option(p, "attack")
     p.add_argument("--no-figures", action="store_true", help="write only the table and the JSON")
     p.set_defaults(func=run)
 
@@ -266,7 +267,7 @@ def _attack(
         options=options,
         out=None if args.no_figures else args.out,
         to_display=lambda t: prep.denormalize(t) / 255.0,
-        progress=False if args.no_progress else None,  # bars when stderr is a terminal
+        progress=not args.no_progress,
     )
     for kind, line in done.messages:
         (_error if kind == "error" else _warning)(line)

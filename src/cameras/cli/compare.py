@@ -103,7 +103,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     add_run_options(p)
     add_progress_option(p)
-    add_output_option(p, "cameras_out")
+    add_output_option(p, "compare")
     p.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the maps over the photo, 0..1 (default 0.5)")
     p.add_argument("--dpi", type=int_range(1, 1200), default=120, help="resolution of the PNG, 1..1200 (default 120)")
     p.set_defaults(func=run)

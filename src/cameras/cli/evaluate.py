@@ -4,13 +4,15 @@ The photos come from a folder with a box file (``--images DIR --boxes FILE``, or
 --boxes FILE``) or from a data set in its standard layout: ``--dataset voc|coco|imagenet --root DIR [--split NAME]``
 (:mod:`cameras.datasets`). For every photo and every annotated class of it, each method explains that class
 (``--target label``, default) or the model's top-1 class (``--target predicted``, then all boxes of the photo
-count). Metrics per (photo, class, method):
+count). Metrics per (photo, class, method); without ``--metrics`` the cheap pair ``pointing`` and ``energy`` runs
+(one explanation each, no extra forward pass), ``--metrics all`` runs every metric that applies, and the command
+prints which metrics run:
 
 * ``pointing`` — pointing game hit (Zhang et al. 2016), tolerance ``--tolerance`` px (TorchRay: 15), higher better;
 * ``energy`` — share of the map's mass in the boxes (Score-CAM's energy-based pointing game), higher better;
 * ``energy_mask`` — the same share inside the union of the class's instance masks (:func:`cameras.metrics.
   energy_in_mask`), higher better; data sets with masks only (COCO; pycocotools, ``pip install "cameras[coco]"``),
-  not in the default list; NaN (counted as undefined) for a (photo, class) with an object without a mask;
+  in ``all`` only there; NaN (counted as undefined) for a (photo, class) with an object without a mask;
 * ``insertion`` / ``deletion`` — RISE AUCs (Petsiuk et al. 2018) over ``--steps`` steps, higher / lower better;
 * ``avg_drop`` / ``increase`` — Grad-CAM++'s Average Drop % (lower better) and Increase in Confidence % (higher
   better);
@@ -66,6 +68,7 @@ from ..evaluation import DEFAULT_METRICS, METRICS, Row, summarize
 from .common import (
     ListOption,
     add_model_options,
+    add_progress_option,
     add_run_options,
     print_error,
     print_warning,
@@ -146,7 +149,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         nargs="+",
         action=ListOption,
         default=None,
-        help=f"metrics to compute (default: {', '.join(DEFAULT_METRICS)}; also energy_mask on COCO's masks)",
+        help=(
+            f"metrics to compute (default: {', '.join(DEFAULT_METRICS)}, the cheap pair); 'all': every metric that "
+            f"applies ({', '.join(k for k in METRICS if k != 'energy_mask')}, and energy_mask on COCO's masks)"
+        ),
     )
     p.add_argument(
         "--target",
@@ -200,8 +206,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument(
         "--overwrite", action="store_true", help="start over when --out holds a run with another configuration"
     )
-    add_output_option(p, "cameras_eval")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_option(p, "evaluate", per_configuration=True)
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 

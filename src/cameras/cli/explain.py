@@ -106,7 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         default="fp32",
         help="forward passes in reduced precision under autocast (cameras only; maps still fused in fp32)",
     )
-    add_output_option(p, "cameras_out")
+    add_output_option(p, "explain")
     p.add_argument("--alpha", type=fraction, default=0.5, help="overlay opacity of the colour map, 0..1 (default 0.5)")
     add_progress_option(p)
     p.set_defaults(func=run)
@@ -130,6 +130,33 @@ class _Row:
 
 def _error(message: str) -> None:
     print_error("explain", message)
+
+
+IMPROBABLE = 0.01
+"""A ``--class`` explained on several photos is called improbable for a photo below this probability when it is
+also outside the model's top 5 there (a warning line per photo: the map explains a class the photo hardly shows)."""
+
+
+def _improbable(model: Any, x: Any, cls: int, prob: float, labels: list[str]) -> str | None:
+    """The warning for class ``cls`` at probability ``prob`` on the (1, 3, h, w) input ``x`` when it is not in the
+    model's top 5 there (one forward pass, only for a class below :data:`IMPROBABLE`); ``None`` otherwise."""
+    import torch
+
+    from ..engine.state import ModelState
+    from ..engine.tap import extract_logits
+
+    with torch.no_grad(), ModelState(model):
+        p = torch.softmax(extract_logits(model(x)).float(), dim=1)[0]
+    top = p.topk(min(5, p.numel())).indices.tolist()
+    if cls in top:
+        return None
+    best = int(top[0])
+    name = labels[cls] if cls < len(labels) else str(cls)
+    best_name = labels[best] if best < len(labels) else str(best)
+    return (
+        f"--class {name!r} is improbable for this photo (p = {prob:.3f}, not in the top 5; top-1: {best_name!r} "
+        f"at p = {float(p[best]):.3f}): its map explains a class the model hardly sees there"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -248,6 +275,11 @@ def run(args: argparse.Namespace) -> int:
                 weight = "" if result.gamma in (None, 1.0) else f" (γ={result.gamma:g})"
                 vs = f" vs {', '.join(n for _, n in against)}{weight}"
             warnings = [f"photo: {n}" for n in item.photo.notes]
+            if class_ids and len(photos) > 1 and prob < IMPROBABLE:  # one --class for photos of other things
+                doubt = _improbable(loaded.model, x, cls, prob, labels)
+                if doubt:
+                    warnings.append(doubt)
+                    print_warning("explain", f"{item.label}: {doubt}")
             if degenerate:
                 warnings.insert(
                     0,

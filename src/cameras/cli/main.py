@@ -70,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if getattr(args, "default_out", None) is not None:  # evaluate: one default folder per configuration
+        code = _default_out(parser, args)
+        if code:
+            return code
     command = str(args.command)
     lock = _lock(args, command)
     if isinstance(lock, str):  # another run holds --out
@@ -115,6 +119,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             if lock is not None:
                 lock.release()
+
+
+def _default_out(parser: Parser, args: argparse.Namespace) -> int:
+    """Set ``args.out`` to the command's per-configuration default folder when ``--out`` is not given
+    (:func:`cameras.cli.options.default_out`); 2 after one error line when that folder cannot be used."""
+    from .options import default_out, output_folder
+
+    folder = default_out(args)
+    del args.default_out  # not an option of the run: run.json records the folder as out
+    if folder is None:
+        return 0
+    try:
+        args.out = output_folder(folder)
+    except argparse.ArgumentTypeError as err:
+        command_parser = _command_parser(parser, str(args.command)) or parser
+        try:
+            command_parser.error(f"argument --out: {err}")
+        except SystemExit as stop:
+            return stop.code if isinstance(stop.code, int) else 2
+    return 0
 
 
 def _lock(args: argparse.Namespace, command: str) -> FolderLock | str | None:

@@ -10,7 +10,7 @@ these as its ``type``::
     p.add_argument("--dpi", type=int_range(1, 1200), default=120)
     p.add_argument("--methods", action=ListOption, metavar="A,B,...")         # None when not given
     p.add_argument("--resolutions", type=resolutions_option, default=None)    # None = the paper's schedule
-    add_output_option(p, "cameras_out")                                        # args.out: a checked OutputDir
+    add_output_option(p, "explain")                  # args.out: a checked OutputDir, default cameras_out/explain
     add_size_options(p)                                                        # → size_limits(args)
 
 Checks that involve several options (``--class`` with ``--top-k``) or the inputs (a schedule on a given photo) are
@@ -50,9 +50,11 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPUTE_DEVICES",
     "MIN_SCALE_SIDE",
+    "OUT_ROOT",
     "ListOption",
     "add_output_option",
     "add_size_options",
+    "default_out",
     "device_option",
     "device_problem",
     "finite_float",
@@ -260,11 +262,64 @@ def run_folder(text: str) -> Path:
         raise _Error(str(err).strip()) from None
 
 
-def add_output_option(parser: argparse.ArgumentParser, default: str) -> None:
-    """``--out FOLDER`` (default ``default``), validated by :func:`output_folder`."""
+OUT_ROOT = "cameras_out"
+"""The folder under which each command's default output folder lies: ``cameras_out/COMMAND``."""
+
+_NOT_CONFIGURATION = frozenset({"func", "command", "out", "default_out", "no_progress", "no_report", "overwrite"})
+"""Options that do not change what a run computes: left out of a per-configuration folder's name."""
+
+
+def add_output_option(parser: argparse.ArgumentParser, command: str, *, per_configuration: bool = False) -> None:
+    """``--out FOLDER``, validated by :func:`output_folder`; default ``cameras_out/COMMAND``, so that two commands
+    never share a folder (``explain`` and ``compare`` used to both write into ``cameras_out/``).
+
+    With ``per_configuration`` (``evaluate``, whose folder holds one resumable run and refuses another
+    configuration) the default is ``cameras_out/COMMAND/NAME``, ``NAME`` made from the options
+    (:func:`default_out`): the same command resumes in the same folder, another one gets its own.
+    """
+    default = f"{OUT_ROOT}/{command}"
+    if not per_configuration:
+        parser.add_argument(
+            "--out", type=output_folder, default=default, metavar="FOLDER", help=f"output folder (default: {default})"
+        )
+        return
     parser.add_argument(
-        "--out", type=output_folder, default=default, metavar="FOLDER", help=f"output folder (default: {default})"
+        "--out",
+        type=output_folder,
+        default=None,
+        metavar="FOLDER",
+        help=f"output folder (default: {default}/METHODS_METRICS_HASH, one per configuration: a rerun resumes)",
     )
+    parser.set_defaults(default_out=default)
+
+
+def default_out(args: argparse.Namespace) -> str | None:
+    """The per-configuration default ``--out`` of a command that asks for one (``None`` otherwise, or when ``--out``
+    is given): ``ROOT/METHODS_METRICS_HASH``, ``HASH`` the first 8 hex digits of a SHA-256 of every option that can
+    change the results (not ``--out``, ``--overwrite``, ``--no-progress``, ``--no-report``).
+
+    Example:
+        >>> a = argparse.Namespace(out=None, default_out="cameras_out/evaluate", methods=["gradcam"], metrics=None)
+        >>> default_out(a)[:37]
+        'cameras_out/evaluate/gradcam_default_'
+    """
+    import hashlib
+    import json
+
+    root = getattr(args, "default_out", None)
+    if root is None or getattr(args, "out", None) is not None:
+        return None
+    config = {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_CONFIGURATION}
+    digest = hashlib.sha256(json.dumps(config, default=str, sort_keys=True).encode()).hexdigest()[:8]
+
+    def part(values: Any, fallback: str) -> str:
+        items = [str(v) for v in values or []]
+        text = "-".join("".join(c if c.isalnum() else "-" for c in v.lower()) for v in items)[:40].strip("-")
+        return text or fallback
+
+    methods = part(getattr(args, "methods", None), "cameras")
+    metrics = part(getattr(args, "metrics", None), "default")
+    return f"{root}/{methods}_{metrics}_{digest}"
 
 
 def add_size_options(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import print_error
+from .common import add_progress_option, print_error
 from .options import run_folder
 
 __all__ = ["add_parser", "run"]
@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         ),
     )
     p.add_argument("run_dir", type=run_folder, metavar="RUN_DIR", help="a run folder (the --out of a command)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 

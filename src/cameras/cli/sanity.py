@@ -114,7 +114,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     g.add_argument(
         "--batch-size", type=int_range(1, 65536), default=64, help="cell-masked images per forward pass (default 64)"
     )
-    add_output_option(p, "cameras_sanity")
+    add_output_option(p, "sanity")
     add_progress_option(p)
     p.set_defaults(func=run)
 

@@ -132,9 +132,18 @@ class Comparison:
             "spearman": self.spearman,
         }
 
+    def content(self) -> list[Any]:
+        """What the comparison shows (the view, the photo, and each panel's kind, method, model, class and rivals):
+        two comparisons with the same content are the same figure, whatever their numbers."""
+        panels = [[p.kind, p.method, p.model, p.class_index, list(p.against), p.row] for p in self.panels]
+        return [self.view, str(self.info.get("image", "")), panels]
+
     def save(self, out_dir: str | Path, stem: str | None = None, dpi: int = 120) -> tuple[Path, Path]:
         """Write ``<stem>.png`` (the grid) and ``<stem>.json`` (:meth:`to_json`) into ``out_dir`` (created), each
-        atomically (:mod:`cameras.io.atomic`); the default stem is ``compare_<view>_<photo's name>``.
+        atomically (:mod:`cameras.io.atomic`); the default stem is ``compare_<view>_<photo's name>``. When the folder
+        already holds a figure of that name showing another comparison (other methods, models or classes:
+        :meth:`content`), this one is numbered ``_2``, ``_3`` … instead of replacing it; the same comparison again
+        replaces its own files.
 
         Returns:
             (png path, json path).
@@ -143,7 +152,32 @@ class Comparison:
         from ..io.folders import slug
 
         out = Path(out_dir)
-        stem = stem or f"compare_{self.view}_{slug(Path(str(self.info.get('image', 'image'))).stem, 'image')}"
+        if stem is None:
+            base = f"compare_{self.view}_{slug(Path(str(self.info.get('image', 'image'))).stem, 'image')}"
+            stem = _free_stem(out, base, self)
         png = write_figure(out / f"{stem}.png", self.figure, dpi=dpi, facecolor="white")
         path = write_json(out / f"{stem}.json", {**self.to_json(), "png": png.name})
         return png, path
+
+
+def _free_stem(out: Path, base: str, view: Comparison) -> str:
+    """``base``, or ``base_N`` (the first N ≥ 2) when ``out`` holds a figure of that name of another comparison."""
+    import json
+
+    for n in range(1, 10_000):
+        stem = base if n == 1 else f"{base}_{n}"
+        sidecar = out / f"{stem}.json"
+        if not sidecar.exists() and not (out / f"{stem}.png").exists():
+            return stem
+        try:
+            old = json.loads(sidecar.read_text(encoding="utf-8"))
+            panels = [
+                [p["kind"], p["method"], p["model"], p["class_index"], list(p["against"]), p.get("row", "")]
+                for p in old["panels"]
+            ]
+            same = [old["view"], str(old.get("image", "")), panels] == view.content()
+        except (OSError, ValueError, KeyError, TypeError):
+            same = False  # a figure without a readable sidecar is not ours to replace
+        if same:
+            return stem
+    raise OSError(f"{out}: 10,000 comparisons of one photo and view; use another folder")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .options import EvaluateOptions, EvaluationError, EvaluationFileError, EvaluationLockedError
 from .result import Evaluation
-from .rows import DEFAULT_METRICS, METRICS, MetricFn, Row, Skipped, with_contrastive
+from .rows import ALL, DEFAULT_METRICS, METRICS, MetricFn, Row, Skipped, with_contrastive
 
 if TYPE_CHECKING:
     from ..datasets import DataSet
@@ -73,8 +73,10 @@ def evaluate(
         methods: registry names (:func:`cameras.methods.available`) and/or explainer objects: a configured
             ``CAMERAS(model, layer, resolutions=…)`` or any callable ``f(x, targets) -> Result`` (or a (B, h, w)
             tensor of maps in [0, 1]); an object is named by its ``name`` attribute (else its type's name).
-        metrics: metric keys (:data:`cameras.evaluation.METRICS`; default all but ``energy_mask``) and/or callables
-            of the signature :class:`cameras.evaluation.MetricFn`.
+        metrics: metric keys (:data:`cameras.evaluation.METRICS`; default ``pointing`` and ``energy``, the cheap
+            pair; ``"all"``: every metric that applies, ``energy_mask`` only on a data set with instance masks)
+            and/or callables of the signature :class:`cameras.evaluation.MetricFn`. The run says which metrics run
+            (an ``"info"`` line of ``log``).
         layer: the layer to explain (default: the model's).
         resolutions: the CAMERAS scales: ``"paper"``, shorter-side sizes (``[224, 324]``) or factors
             (``[1.0, 1.5]``), or the CLI's text (``"224,324"``).
@@ -133,6 +135,8 @@ def evaluate(
     ds = _dataset(dataset, {k: options.get(k) for k in _DATASET_OPTIONS}, options.get("image_root"))
     if not len(ds):
         raise EvaluationError(f"{ds.root}: the data set has no annotated photo")
+    if _asks_all(metrics) and not ds.has_masks:  # "all": the metrics that apply; energy_mask needs masks
+        metric_names.remove("energy_mask")
     if "energy_mask" in metric_names:
         if not ds.has_masks:
             raise EvaluationError(
@@ -161,7 +165,7 @@ def evaluate(
     try:
         ranks = distributed.setup(opts.device)
         try:
-            return _run(model, layer, opts, ds, named, metric_names, custom, ranks)
+            return _run(model, layer, opts, ds, named, metric_names, custom, ranks, default_metrics=metrics is None)
         finally:
             if opts.record is not None:  # the CLI's one run; a script under torchrun may call again, in the same group
                 ranks.close()
@@ -173,8 +177,15 @@ def evaluate(
 # -- checks before any work ------------------------------------------------------------------------------------------
 
 
+def _asks_all(metrics: Sequence[str | MetricFn] | str | None) -> bool:
+    """Whether ``metrics`` names ``"all"``."""
+    given = [metrics] if isinstance(metrics, str) else list(metrics or [])
+    return any(isinstance(m, str) and m.strip().lower() == ALL for m in given)
+
+
 def _metrics(metrics: Sequence[str | MetricFn] | str | None) -> tuple[list[str], dict[str, MetricFn]]:
-    """The metric columns (``discrimination`` brings its contrastive column) and the user's metrics by name."""
+    """The metric columns (``discrimination`` brings its contrastive column) and the user's metrics by name;
+    ``"all"`` stands for every built-in metric (the caller drops ``energy_mask`` on a data set without masks)."""
     given: list[Any] = (
         list(DEFAULT_METRICS) if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
     )
@@ -183,6 +194,9 @@ def _metrics(metrics: Sequence[str | MetricFn] | str | None) -> tuple[list[str],
     names: list[str] = []
     custom: dict[str, MetricFn] = {}
     for m in given:
+        if isinstance(m, str) and m.strip().lower() == ALL:
+            names.extend(k for k in METRICS if k not in names)
+            continue
         if isinstance(m, str):
             names.append(m)
             continue
@@ -196,7 +210,7 @@ def _metrics(metrics: Sequence[str | MetricFn] | str | None) -> tuple[list[str],
     names = with_contrastive(names)
     bad = [k for k in names if k not in METRICS and k not in custom]
     if bad:
-        raise EvaluationError(f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}")
+        raise EvaluationError(f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}, or all")
     if len(set(names)) != len(names):
         raise EvaluationError(f"metrics name {next(k for k in names if names.count(k) > 1)!r} twice")
     return names, custom
@@ -429,6 +443,8 @@ def _run(
     metric_names: list[str],
     custom: dict[str, MetricFn],
     ranks: Ranks,
+    *,
+    default_metrics: bool = False,
 ) -> Evaluation:
     from tqdm.auto import tqdm
 
@@ -567,6 +583,8 @@ def _run(
     }
     record = opts.record if opts.record is not None else _namespace(evaluation, opts)
     record.run_extra = extra
+    if ranks.is_main:
+        opts.log("info", _metrics_line(metric_names, default=default_metrics))
     if ranks.is_main and out is not None:
         if done:
             items_done = sum(len(all_chunks[c]) for c in done)
@@ -585,12 +603,11 @@ def _run(
     payloads: dict[int, dict[str, Any]] = {}
     with tqdm(total=total, desc=desc, unit="img", disable=not opts.progress or not ranks.is_main) as bar:
         for cid, items in zip(mine, loader):
-            payload = evaluator.chunk(cid, items)
+            payload = evaluator.chunk(cid, items, bar.update)  # the bar moves per photo, not per chunk
             if store is not None:
                 store.commit(cid, payload)
             else:
                 payloads[cid] = payload
-            bar.update(len(items))
     if store is None:  # in memory: rank 0 gathers every rank's chunks
         gathered = ranks.gather(payloads)
         if ranks.is_main:
@@ -600,6 +617,15 @@ def _run(
         _fill(evaluation, [payloads[c] if store is None else store.read(c) for c in mine])
         return evaluation
     return _merge(evaluation, store, payloads, len(all_chunks), record)
+
+
+def _metrics_line(names: Sequence[str], *, default: bool) -> str:
+    """The line that says which metrics run (and, for the default set, how to ask for the others)."""
+    text = f"cameras evaluate: metrics {', '.join(names)}"
+    if default:
+        rest = [k for k in METRICS if k not in names and k != "energy_mask"]
+        text += f" (the default; --metrics all adds {', '.join(rest)})"
+    return text
 
 
 def _fill(evaluation: Evaluation, shards: Sequence[Mapping[str, Any]]) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-__all__ = ["DEFAULT_METRICS", "METRICS", "MetricFn", "Row", "Skipped", "with_contrastive"]
+__all__ = ["ALL", "DEFAULT_METRICS", "METRICS", "MetricFn", "Row", "Skipped", "with_contrastive"]
 
 METRICS: dict[str, tuple[str, bool]] = {
     "pointing": ("pointing game", True),
@@ -27,8 +27,14 @@ METRICS: dict[str, tuple[str, bool]] = {
 }
 """metric key → (display name, higher is better)."""
 
-DEFAULT_METRICS: tuple[str, ...] = tuple(k for k in METRICS if k != "energy_mask")
-"""The metrics of a run without ``--metrics``: all but ``energy_mask`` (which needs a data set with masks)."""
+DEFAULT_METRICS: tuple[str, ...] = ("pointing", "energy")
+"""The metrics of a run without ``--metrics``: the cheap, most-used localisation pair (one explanation per
+(photo, class, method), no extra forward pass). The others (100-step insertion/deletion, confidence, densities,
+discrimination) cost many forward passes each: ``--metrics all`` / ``metrics="all"`` adds them."""
+
+ALL = "all"
+"""The metric name that stands for every built-in metric that applies to the data set (``energy_mask`` only where it
+has instance masks)."""
 
 
 class MetricFn(Protocol):

@@ -164,10 +164,21 @@ class Evaluator:
             job.mask = instance_mask([a.segmentation for a in objects], job.item.size)
         return job
 
-    def chunk(self, chunk: int, items: Sequence[Any]) -> dict[str, Any]:
-        """The shard payload of one chunk: rows, skipped photos, and the index of its saved maps."""
+    def chunk(
+        self, chunk: int, items: Sequence[Any], photo_done: Callable[[int], object] | None = None
+    ) -> dict[str, Any]:
+        """The shard payload of one chunk: rows, skipped photos, and the index of its saved maps.
+
+        ``photo_done(n)`` is called as photos finish (``n`` of them since the last call: a photo is done when its
+        last (photo, class) job is scored, or at once when it has none) — the progress bar's per-photo step.
+        """
         skipped: list[list[str]] = []
         jobs = self._jobs(items, skipped)
+        left: dict[int, int] = {}
+        for j in jobs:
+            left[j.item.index] = left.get(j.item.index, 0) + 1
+        if photo_done is not None and len(items) > len(left):
+            photo_done(len(items) - len(left))
         buckets: dict[tuple[int, int], list[_Job]] = {}
         for j in jobs:
             buckets.setdefault(j.item.input_size, []).append(j)
@@ -178,6 +189,12 @@ class Evaluator:
             for start in range(0, len(bucket), size):
                 batch = bucket[start : start + size]
                 results.extend(self._batch(batch, skipped, maps))
+                finished = 0
+                for j in batch:
+                    left[j.item.index] -= 1
+                    finished += left[j.item.index] == 0
+                if photo_done is not None and finished:
+                    photo_done(finished)
         results.sort(key=lambda kv: kv[0])
         payload: dict[str, Any] = {"rows": [r for _, r in results], "skipped": skipped, "maps": []}
         if maps:  # written before the shard is committed: a committed row always has its map

@@ -15,6 +15,8 @@ data-set run compares its configuration with. Its fields (schema 1):
 ``versions``   ``cameras``, ``torch``, ``python``
 ``started`` /  ISO 8601 UTC times; ``seconds`` the wall time
 ``finished``
+``earlier``    only in a folder that held other runs before: each one's command, status, exit code, argv, config,
+               outputs and times, oldest first (explain twice into one ``--out`` keeps both runs)
 ============== =================================================================================================
 
 A command adds its own top-level fields with ``extra`` (``cameras evaluate``: ``image_root``, ``dataset``,
@@ -124,9 +126,37 @@ def write_run_record(
         if key in record:
             raise ValueError(f"extra field {key!r} would replace a standard field of run.json")
         record[key] = to_jsonable(value)
+    earlier = _earlier_runs(out.path / RUN_FILE, record)
+    if earlier:
+        record["earlier"] = earlier
     path = out.write_json(RUN_FILE, record)
     out.written.remove(path)  # the record lists the outputs; it is not one of them
     return path
+
+
+_EARLIER_FIELDS = ("command", "status", "exit_code", "argv", "config", "outputs", "started", "finished", "seconds")
+
+
+def _earlier_runs(path: Path, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The runs before this one that wrote into the same folder (``run.json``'s ``earlier``, oldest first): the
+    record already there, unless it is this run's own (the same ``started``, or a ``running`` record of the same
+    command and options: this run's first record, or a stopped run this one resumes), with the runs it listed.
+    A folder shared by several runs (explain twice into one ``--out``) so keeps every run's command, options and
+    files, not only the last one's."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    if not isinstance(old, dict):
+        return []
+    before = [r for r in old.get("earlier") or [] if isinstance(r, dict)]
+    own = old.get("status") == "running" and [old.get("command"), old.get("config")] == [
+        record["command"],
+        to_jsonable(record["config"]),
+    ]
+    if old.get("started") == record["started"] or own:
+        return before
+    return [*before, {k: old.get(k) for k in _EARLIER_FIELDS}]
 
 
 def _relative(path: Path, folder: Path) -> str:

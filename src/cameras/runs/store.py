@@ -23,8 +23,8 @@ Example:
     >>> try:
     ...     store.open({"model": "other"}, overwrite=False)
     ... except RunConfigError as err:
-    ...     print(str(err).split(":")[0])
-    the output folder holds a run with another configuration (model differs)
+    ...     print(str(err).split(";")[0])
+    the output folder holds a run with another configuration: model differs ('m' → 'other')
 """
 
 from __future__ import annotations
@@ -75,6 +75,24 @@ def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
+def _short(value: Any, width: int = 32) -> str:
+    """A stored key's value, short enough for one line (a digest keeps its first 12 characters)."""
+    if isinstance(value, str) and value.startswith("sha256:"):
+        value = value[:19] + "…"
+    text = repr(value) if value is not None else "none"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def describe_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """What differs between two run keys, one clause per key: ``steps differs (100 → 8), …``.
+
+    Example:
+        >>> describe_change({"steps": 100, "model": "m"}, {"steps": 8, "model": "m"})
+        'steps differs (100 → 8)'
+    """
+    return ", ".join(f"{k} differs ({_short(old.get(k))} → {_short(new.get(k))})" for k in _changed(old, new))
+
+
 class ShardStore:
     """The shard folder of a run (see the module docstring).
 
@@ -113,8 +131,9 @@ class ShardStore:
             changed = _changed(stored.get("key", {}), wanted)
             if changed:
                 raise RunConfigError(
-                    f"the output folder holds a run with another configuration ({', '.join(changed)} differs): "
-                    "rerun with the same options to resume it, use another --out, or pass --overwrite to start over"
+                    "the output folder holds a run with another configuration: "
+                    f"{describe_change(stored.get('key', {}), wanted)}; give another --out, or pass --overwrite to "
+                    "start over (the same options resume it)"
                 )
             return len(self.done())
         if self.done():
