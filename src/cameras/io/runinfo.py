@@ -139,8 +139,9 @@ _EARLIER_FIELDS = ("command", "status", "exit_code", "argv", "config", "outputs"
 
 def _earlier_runs(path: Path, record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The runs before this one that wrote into the same folder (``run.json``'s ``earlier``, oldest first): the
-    record already there, unless it is this run's own (the same ``started``, or a ``running`` record of the same
-    command and options: this run's first record, or a stopped run this one resumes), with the runs it listed.
+    record already there, unless it is this run's own (the same ``started`` and ``argv``, or a ``running`` record of
+    the same command and options: this run's first record, or a stopped run this one resumes), with the runs it
+    listed.
     A folder shared by several runs (explain twice into one ``--out``) so keeps every run's command, options and
     files, not only the last one's."""
     try:
@@ -154,7 +155,9 @@ def _earlier_runs(path: Path, record: Mapping[str, Any]) -> list[dict[str, Any]]
         record["command"],
         to_jsonable(record["config"]),
     ]
-    if old.get("started") == record["started"] or own:
+    # this run's own record: the same start (to the second) and command line, or its running record
+    same_start = old.get("started") == record["started"] and old.get("argv") == record["argv"]
+    if same_start or own:
         return before
     return [*before, {k: old.get(k) for k in _EARLIER_FIELDS}]
 
