@@ -21,15 +21,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import time
 from pathlib import Path
 from typing import Any
 
 from .common import (
     ListOption,
+    add_compile_option,
     add_model_options,
     add_progress_option,
     add_run_options,
+    compile_setting,
     load_model,
     method_scales,
     model_spec,
@@ -102,6 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="scales for cameras and ms-* methods: '224,324' (shorter side, px), '1,1.5,2' (factors) or 'paper'",
     )
     add_run_options(p)
+    add_compile_option(p)
     add_progress_option(p)
     add_output_option(p, "cameras_out")
     p.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the maps over the photo, 0..1 (default 0.5)")
@@ -116,6 +120,7 @@ def _error(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import methods, models
     from ..io import ImageError
+    from ..methods.compiling import resolve_compile
     from ..viz.compare import DEFAULT_METHODS, compare_class_grid, compare_classes, compare_methods, compare_models
 
     method_names = list(args.methods or [])
@@ -144,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         _error(str(err))
         return 2
+    if args.compile == "on" and not any("compile" in inspect.signature(c).parameters for c in classes):
+        _error("--compile on applies to none of the methods compared (only cameras compiles)")
+        return 2
     specs = []
     for name in model_names:
         spec = model_spec(name, "compare", args.device)
@@ -170,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         loaded.append(one)
     resolutions = args.resolutions
     shared: dict[str, Any] = {"progress": not args.no_progress}  # per scale (or masked batch) inside a method
+    shared["compile"] = resolve_compile(compile_setting(args), len(photos))  # one photo: "auto" is off
     if resolutions is not None:
         shared.update(resolutions=resolutions, square=args.square)
     kwargs = {"*": shared}

@@ -65,8 +65,10 @@ import argparse
 from ..evaluation import DEFAULT_METRICS, METRICS, Row, summarize
 from .common import (
     ListOption,
+    add_compile_option,
     add_model_options,
     add_run_options,
+    compile_setting,
     print_error,
     print_warning,
 )
@@ -201,6 +203,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--overwrite", action="store_true", help="start over when --out holds a run with another configuration"
     )
     add_output_option(p, "cameras_eval")
+    add_compile_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -269,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             save_maps=args.save_maps,
             progress=not args.no_progress,
+            compile=compile_setting(args),
             target=args.target,
             tolerance=args.tolerance,
             steps=args.steps,
