@@ -33,10 +33,10 @@ The compile pays for itself after ``first-call cost / (eager − compiled warm t
 estimated from the issue's figures (196 s first call per-shape, eager 38 s/photo on 2 shared cores in
 ``benchmarks/compile_cpu.py``, 2026-12-05); the compiled warm time is not yet measured here."""
 
-COMPILE_DYNAMIC = True
-"""Compile with dynamic shapes (one graph for every scale and photo shape) rather than one graph per shape (which
-also hits dynamo's recompile limit on data sets of mixed aspect ratios). PROVISIONAL: the comparison with per-shape
-graphs in ``benchmarks/compile_cpu.py`` has not finished yet."""
+COMPILE_DYNAMIC = False
+"""One graph per scale shape (``dynamic=False``). ``dynamic=True`` (one graph for every shape) was tried in
+``benchmarks/compile_cpu.py`` (2026-12-05, 2 shared CPU cores, Lite0, paper schedule): its first call plus three warm
+calls had not finished after 32 min, against 196 s for the per-shape first call in issue 27, so it lost."""
 
 
 def check_compile(value: object) -> CompileSetting:
