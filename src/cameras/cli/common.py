@@ -303,3 +303,23 @@ def split_list(values: Sequence[str] | None) -> list[str]:
     for value in values or []:
         items.extend(t.strip() for t in value.split(",") if t.strip())
     return items
+
+
+def add_compile_option(parser: argparse.ArgumentParser) -> None:
+    """``--compile {off,on,auto}``: the library's ``compile=False | True | "auto"``
+    (:mod:`cameras.methods.compiling`)."""
+    from ..methods.compiling import COMPILE_AUTO_MIN_PHOTOS
+
+    parser.add_argument(
+        "--compile",
+        choices=["off", "on", "auto"],
+        default="off",
+        help="torch.compile the model (CAMERAS): the first photo pays the compile (minutes on a CPU, cached on disk "
+        f"in ~/.cache/cameras/inductor), later photos run faster; auto: on from {COMPILE_AUTO_MIN_PHOTOS} photos "
+        "(default off)",
+    )
+
+
+def compile_setting(args: argparse.Namespace) -> bool | str:
+    """``--compile`` as the library spells it: ``off`` → ``False``, ``on`` → ``True``, ``auto`` → ``"auto"``."""
+    return {"off": False, "on": True}.get(args.compile, "auto")

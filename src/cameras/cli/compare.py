@@ -21,15 +21,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import time
 from pathlib import Path
 from typing import Any
 
 from .common import (
     ListOption,
+    add_compile_option,
     add_model_options,
     add_progress_option,
     add_run_options,
+    compile_setting,
     load_model,
     method_scales,
     model_spec,
@@ -102,6 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="scales for cameras and ms-* methods: '224,324' (shorter side, px), '1,1.5,2' (factors) or 'paper'",
     )
     add_run_options(p)
+    add_compile_option(p)
     add_progress_option(p)
     add_output_option(p, "compare")
     p.add_argument("--alpha", type=fraction, default=0.5, help="opacity of the maps over the photo, 0..1 (default 0.5)")
@@ -117,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import methods, models
     from ..compare import DEFAULT_METHODS, choose_view, compare
     from ..io import ImageError
+    from ..methods.compiling import resolve_compile
 
     method_names = list(args.methods or [])
     class_names = list(args.classes or [])
@@ -131,6 +136,9 @@ def run(args: argparse.Namespace) -> int:
         classes = [methods.get(name) for name in method_names or DEFAULT_METHODS]
     except ValueError as err:
         _error(str(err))
+        return 2
+    if args.compile == "on" and not any("compile" in inspect.signature(c).parameters for c in classes):
+        _error("--compile on applies to none of the methods compared (only cameras compiles)")
         return 2
     specs = []
     for name in model_names:
@@ -158,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         loaded.append(one)
     resolutions = args.resolutions
     shared: dict[str, Any] = {"progress": not args.no_progress}  # per scale (or masked batch) inside a method
+    shared["compile"] = resolve_compile(compile_setting(args), len(photos))  # one photo: "auto" is off
     if resolutions is not None:
         shared.update(resolutions=resolutions, square=args.square)
     kwargs = {"*": shared}

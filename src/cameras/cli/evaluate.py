@@ -67,9 +67,11 @@ import argparse
 from ..evaluation import DEFAULT_METRICS, METRICS, Row, summarize
 from .common import (
     ListOption,
+    add_compile_option,
     add_model_options,
     add_progress_option,
     add_run_options,
+    compile_setting,
     print_error,
     print_warning,
 )
@@ -208,6 +210,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     add_output_option(p, "evaluate", per_configuration=True)
     add_progress_option(p)
+    add_compile_option(p)
     p.set_defaults(func=run)
 
 
@@ -275,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             save_maps=args.save_maps,
             progress=not args.no_progress,
+            compile=compile_setting(args),
             target=args.target,
             tolerance=args.tolerance,
             steps=args.steps,

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .common import (
+    add_compile_option,
     add_model_options,
     add_progress_option,
     add_run_options,
+    compile_setting,
     load_model,
     method_scales,
     model_spec,
@@ -108,6 +110,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     add_output_option(p, "explain")
     p.add_argument("--alpha", type=fraction, default=0.5, help="overlay opacity of the colour map, 0..1 (default 0.5)")
+    add_compile_option(p)
     add_progress_option(p)
     p.set_defaults(func=run)
 
@@ -167,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import methods, models
     from ..engine.normalize import constant_maps
     from ..io import ImageError
+    from ..methods.compiling import resolve_compile
     from ..viz.overlay import label_banner, overlay
 
     if args.classes and args.top_k > 1:
@@ -189,6 +193,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.precision != "fp32" and "dtype" not in params:
         _error(f"--precision does not apply to method {args.method!r}")
+        return 2
+    if args.compile == "on" and "compile" not in params:
+        _error(f"--compile on does not apply to method {args.method!r}")
         return 2
     spec = model_spec(args.model, "explain", args.device)
     if spec is None:
@@ -215,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {"resolutions": args.resolutions, "square": args.square} if accepts else {}
     if "progress" in params:  # per scale (multi-scale methods) or per masked batch (Score-CAM)
         kwargs["progress"] = not args.no_progress
+    if "compile" in params:  # "auto": on for a run of many photos, off for one
+        kwargs["compile"] = resolve_compile(compile_setting(args), len(photos))
     if args.precision != "fp32":
         kwargs["dtype"] = {"bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
     try:

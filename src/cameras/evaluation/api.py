@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -29,6 +31,7 @@ from .rows import ALL, DEFAULT_METRICS, METRICS, MetricFn, Row, Skipped, with_co
 if TYPE_CHECKING:
     from ..datasets import DataSet
     from ..io import FolderLock, OutputDir
+    from ..methods.compiling import CompileSetting
     from ..models import LoadedModel
     from ..runs import Ranks
 
@@ -53,6 +56,7 @@ def evaluate(
     device: str | None = None,
     save_maps: bool = False,
     progress: bool = True,
+    compile: CompileSetting = False,
     **options: Any,
 ) -> Evaluation:
     """Evaluate saliency methods on a data set: localisation and faithfulness metrics per (photo, class, method).
@@ -92,6 +96,10 @@ def evaluate(
             ``cuda:LOCAL_RANK``.
         save_maps: also save every map (float16) under ``out/maps/`` (:func:`cameras.runs.read_map`); needs ``out``.
         progress: a progress bar (``tqdm.auto``: a widget in a notebook); ``False`` silences it.
+        compile: ``torch.compile`` the methods that accept it (CAMERAS): ``False`` (default), ``True``, or ``"auto"``
+            (on when the data set holds at least :data:`cameras.methods.compiling.COMPILE_AUTO_MIN_PHOTOS` photos);
+            ``--compile off|on|auto``. The first photo pays the compile (a "compiling (first call)" line with
+            ``progress``); see :class:`cameras.CAMERAS` for the on-disk cache.
         **options: ``target`` (``"label"`` or ``"predicted"``), ``tolerance`` (px, default 15), ``steps`` (100),
             ``frame`` (``"original"`` or ``"input"``), ``gamma`` (1), ``explain_batch`` (8), ``shard_size`` (32),
             ``square`` (False), ``limits`` (:class:`cameras.io.SizeLimits`), ``weights`` (``"DEFAULT"``),
@@ -130,6 +138,12 @@ def evaluate(
     if not isinstance(resume, bool):
         raise EvaluationError(f"resume must be True or False, got {resume!r}")
     opts.check()
+    from ..methods.compiling import check_compile, resolve_compile
+
+    try:
+        compile = check_compile(compile)
+    except (TypeError, ValueError) as err:
+        raise EvaluationError(str(err)) from err
     metric_names, custom = _metrics(metrics)
     named = _methods(methods)
     ds = _dataset(dataset, {k: options.get(k) for k in _DATASET_OPTIONS}, options.get("image_root"))
@@ -165,7 +179,18 @@ def evaluate(
     try:
         ranks = distributed.setup(opts.device)
         try:
-            return _run(model, layer, opts, ds, named, metric_names, custom, ranks, default_metrics=metrics is None)
+            return _run(
+                model,
+                layer,
+                opts,
+                ds,
+                named,
+                metric_names,
+                custom,
+                ranks,
+                default_metrics=metrics is None,
+                compile=resolve_compile(compile, len(ds)),
+            )
         finally:
             if opts.record is not None:  # the CLI's one run; a script under torchrun may call again, in the same group
                 ranks.close()
@@ -445,6 +470,7 @@ def _run(
     ranks: Ranks,
     *,
     default_metrics: bool = False,
+    compile: bool | str = False,
 ) -> Evaluation:
     from tqdm.auto import tqdm
 
@@ -487,6 +513,7 @@ def _run(
         return class_scales(input_hw) + [s for r, sq in own for s in schedule(r, input_hw, square=sq)]
 
     explainers: dict[str, Callable[..., Any]] = {}
+    compiled = False
     for m in named:
         if m.obj is not None:
             bound = getattr(m.obj, "model", None)
@@ -497,6 +524,9 @@ def _run(
         try:
             own_kwargs = {"resolutions": resolutions, "square": opts.square}
             kwargs: dict[str, Any] = own_kwargs if m.cls.name == "cameras" else {}
+            if compile and "compile" in inspect.signature(m.cls).parameters:
+                kwargs = {**kwargs, "compile": compile}
+                compiled = True
             explainers[m.name] = m.cls(loaded.model, layer=layer, **kwargs)
         except (ValueError, TypeError, ImportError) as err:
             raise EvaluationError(f"method {m.given!r}: {err}") from err
@@ -601,6 +631,8 @@ def _run(
     total = sum(len(all_chunks[c]) for c in mine)
     desc = "photos" if ranks.world_size == 1 else f"photos (rank 0 of {ranks.world_size})"
     payloads: dict[int, dict[str, Any]] = {}
+    if compiled and total and opts.progress and ranks.is_main:  # the compile is paid inside the first photo's call
+        print("compiling (first call)", file=sys.stderr, flush=True)
     with tqdm(total=total, desc=desc, unit="img", disable=not opts.progress or not ranks.is_main) as bar:
         for cid, items in zip(mine, loader):
             payload = evaluator.chunk(cid, items, bar.update)  # the bar moves per photo, not per chunk

@@ -228,14 +228,7 @@ class Evaluator:
     ) -> list[tuple[tuple[int, int], dict[str, Any]]]:
         import torch
 
-        from ..metrics import (
-            confidence_change,
-            discrimination,
-            energy_in_box,
-            insertion_deletion,
-            map_density,
-            pointing_game,
-        )
+        from ..metrics import discrimination, energy_in_box, pointing_game
         from ..models import scale_box
 
         args, metric_names = self.options, self.metrics
@@ -247,7 +240,9 @@ class Evaluator:
         def boxes(b: Any, j: _Job) -> Any:
             return b if args.frame == "original" else scale_box(b, j.item.size, j.item.input_size)
 
-        for mi, (mname, explainer) in enumerate(self.explainers.items()):
+        # The maps of every method first, then the model-based metrics of all of them in shared forward passes.
+        done: dict[str, tuple[Any, Any, list[dict[str, float]]]] = {}
+        for mname, explainer in self.explainers.items():
             try:
                 result = explainer(x, targets)
                 sal = result.saliency.detach().float()
@@ -271,43 +266,24 @@ class Evaluator:
                             scores = discrimination(loc[pos], [own[n] for n in pos], rivals).tolist()
                             for n, v in zip(pos, scores):
                                 values[ks[n]]["discrimination"] = v
-                if "insertion" in metric_names or "deletion" in metric_names:
-                    ins_del = insertion_deletion(
-                        self.loaded.model, x, sal, targets, steps=args.steps, batch_size=args.batch_size
-                    )
-                    for k in range(len(batch)):
-                        values[k]["insertion"] = float(ins_del.insertion[k])
-                        values[k]["deletion"] = float(ins_del.deletion[k])
-                if "avg_drop" in metric_names or "increase" in metric_names:
-                    cc = confidence_change(self.loaded.model, x, sal.clamp(0, 1), targets, batch_size=args.batch_size)
-                    for k in range(len(batch)):
-                        values[k]["avg_drop"] = 100.0 * float(cc.drop[k])
-                        values[k]["increase"] = 100.0 * float(cc.increase[k])
-                if "rho_pos" in metric_names or "rho_neg" in metric_names:
-                    shown = [k for k in range(len(batch)) if not bool(result.degenerate.reshape(-1)[k])]
-                    for k in range(len(batch)):  # a constant map explains nothing: no density
-                        values[k]["rho_pos"] = values[k]["rho_neg"] = math.nan
-                    if shown:
-                        density = map_density(
-                            self.loaded.model,
-                            x[shown],
-                            sal[shown].clamp(0, 1),
-                            targets[shown],
-                            baseline=self.black,
-                            batch_size=args.batch_size,
-                        )
-                        for n, k in enumerate(shown):
-                            values[k]["rho_pos"] = float(density.positive[n])
-                            values[k]["rho_neg"] = float(density.negative[n])
+            except (ValueError, RuntimeError, TypeError) as err:
+                self._failed(batch, mname, err, skipped)
+                continue
+            done[mname] = (result, sal, values)
+        for mname, error in self._faithfulness(x, targets, done).items():
+            self._failed(batch, mname, error, skipped)
+            del done[mname]
+        for mi, (mname, explainer) in enumerate(self.explainers.items()):
+            if mname not in done:
+                continue
+            result, sal, values = done[mname]
+            try:
                 if "discrimination_contrastive" in metric_names:
                     self._contrastive(explainer, mname, batch, x, targets, values, skipped, boxes)
                 for key, fn in self.custom.items():
                     self._custom(key, fn, batch, x, sal, targets, values)
             except (ValueError, RuntimeError, TypeError) as err:
-                text = " ".join(str(err).split())
-                for j in batch:
-                    self.log("error", f"{j.record.image}: {mname}: {text}")
-                    skipped.append([j.record.image, f"{mname}: {text}"])
+                self._failed(batch, mname, err, skipped)
                 continue
             for k, j in enumerate(batch):
                 name = self.labels[j.cls] if j.cls < len(self.labels) else str(j.cls)
@@ -332,6 +308,75 @@ class Evaluator:
                 if args.save_maps:
                     maps.append(((j.position, mi), j.record.image, j.cls, mname, sal[k]))
         return out
+
+    def _failed(self, batch: list[_Job], mname: str, err: Exception, skipped: list[list[str]]) -> None:
+        """Log the error that left method ``mname`` out of the batch's rows, once per photo."""
+        text = " ".join(str(err).split())
+        for j in batch:
+            self.log("error", f"{j.record.image}: {mname}: {text}")
+            skipped.append([j.record.image, f"{mname}: {text}"])
+
+    def _faithfulness(
+        self, x: Any, targets: Any, done: dict[str, tuple[Any, Any, list[dict[str, float]]]]
+    ) -> dict[str, Exception]:
+        """Insertion/deletion, confidence change and densities of every method's maps of the batch, in shared
+        forward passes (:func:`~cameras.metrics.faithfulness_set`), into each method's ``values``. A method whose
+        maps the metrics refuse is scored alone, so that only its rows are lost: the errors, by method."""
+        import torch
+
+        from ..metrics import faithfulness_set
+
+        names = self.metrics
+        ins = "insertion" in names or "deletion" in names
+        conf = "avg_drop" in names or "increase" in names
+        dens = "rho_pos" in names or "rho_neg" in names
+        if not done or not (ins or conf or dens):
+            return {}
+        model, args = self.loaded.model, self.options
+
+        def score(methods: list[str]) -> None:
+            sals = [done[m][1] for m in methods]
+            shown = torch.stack([~done[m][0].degenerate.reshape(-1).to(x.device) for m in methods])
+            out = faithfulness_set(
+                model,
+                x,
+                sals,
+                targets,
+                unit_maps=[s.clamp(0, 1) for s in sals],
+                insertion=ins,
+                confidence=conf,
+                density=dens,
+                steps=args.steps,
+                density_baseline=self.black,
+                density_mask=shown,  # a constant map explains nothing: no density
+                batch_size=args.batch_size,
+            )
+            for n, m in enumerate(methods):
+                values = done[m][2]
+                for k in range(x.shape[0]):
+                    if out.insertion_deletion is not None:
+                        values[k]["insertion"] = float(out.insertion_deletion[n].insertion[k])
+                        values[k]["deletion"] = float(out.insertion_deletion[n].deletion[k])
+                    if out.confidence is not None:
+                        values[k]["avg_drop"] = 100.0 * float(out.confidence[n].drop[k])
+                        values[k]["increase"] = 100.0 * float(out.confidence[n].increase[k])
+                    if out.density is not None:
+                        values[k]["rho_pos"] = float(out.density[n].positive[k])
+                        values[k]["rho_neg"] = float(out.density[n].negative[k])
+
+        try:
+            score(list(done))
+            return {}
+        except (ValueError, RuntimeError, TypeError) as err:
+            if len(done) == 1:
+                return {next(iter(done)): err}
+        errors: dict[str, Exception] = {}
+        for m in done:
+            try:
+                score([m])
+            except (ValueError, RuntimeError, TypeError) as err:
+                errors[m] = err
+        return errors
 
     def _custom(
         self,

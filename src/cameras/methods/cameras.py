@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ from ..engine.layout import Reshape
 from ..engine.result import Result
 from ..engine.scales import Resolutions, schedule
 from .base import CPU_PIXELS_PER_PASS, Explainer, Targets, explain_in_groups
+from .compiling import COMPILE_DYNAMIC, CompileSetting, check_compile, resolve_compile, use_inductor_cache
 
 __all__ = ["CAMERAS", "COMPILE_MODES", "CPU_PIXELS_PER_PASS"]
 
@@ -71,10 +73,15 @@ class CAMERAS(Explainer):
             ``"tiles"`` (tiled Gram form; also runs on CUDA, where it is not yet timed), ``"gram"`` (column-wise Gram
             form), ``"matmul"`` (resize-matrix products) or ``"interpolate"`` (the literal definition,
             ``F.interpolate`` per scale); see :mod:`cameras.engine.fusion`. All agree within float rounding.
-        compile: run the model through ``torch.compile`` (one compilation per scale shape, paid on the first call;
-            off by default, worth it only for many calls of one input shape): ``True`` for the default backend
-            (inductor, needs a C++/Triton toolchain) or a backend name such as ``"aot_eager"``. PyTorch recompiles
-            at most ``torch._dynamo.config.recompile_limit`` shapes (8 by default) and runs eagerly beyond that.
+        compile: run the model through ``torch.compile`` (paid on the first call, then faster; see BENCHMARKS.md):
+            ``False`` (default, eager), ``True`` for the default backend (inductor, needs a C++/Triton toolchain),
+            ``"auto"`` (compile when a call explains at least
+            :data:`~cameras.methods.compiling.COMPILE_AUTO_MIN_PHOTOS` images; :func:`cameras.evaluate` and the
+            command line decide from the whole run's photo count) or a backend name such as ``"aot_eager"``. With
+            :data:`~cameras.methods.compiling.COMPILE_DYNAMIC` one graph with dynamic shapes serves every scale;
+            inductor's kernels are cached on disk in :func:`~cameras.methods.compiling.inductor_cache_dir`
+            (``~/.cache/cameras/inductor``; ``TORCHINDUCTOR_CACHE_DIR`` overrides), so a rerun starts warm. With
+            ``progress`` a line "compiling (first call)" goes to stderr.
         compile_mode: ``torch.compile``'s ``mode`` (needs ``compile``): ``"reduce-overhead"`` replays each scale's
             kernels as CUDA graphs, which is what batch 1 on a GPU needs when kernel launches, not the GPU, bound the
             time (see BENCHMARKS.md); ``"max-autotune"``, ``"max-autotune-no-cudagraphs"``, ``"default"``, or
@@ -131,7 +138,7 @@ class CAMERAS(Explainer):
         max_batch: int | None = None,
         memory_budget: int | None = None,
         fusion: str = "auto",
-        compile: bool | str = False,
+        compile: CompileSetting = False,
         compile_mode: str | None = None,
         reshape: Reshape = None,
     ) -> None:
@@ -147,8 +154,7 @@ class CAMERAS(Explainer):
             raise ValueError(f"max_batch must be a positive int or None, got {max_batch!r}.")
         if memory_budget is not None and (not isinstance(memory_budget, int) or memory_budget < 1):
             raise ValueError(f"memory_budget must be a positive number of bytes or None, got {memory_budget!r}.")
-        if not isinstance(compile, bool | str):
-            raise TypeError(f"compile must be a bool or a torch.compile backend name, got {type(compile).__name__}.")
+        compile = check_compile(compile)
         if compile_mode is not None and compile_mode not in COMPILE_MODES:
             raise ValueError(f"compile_mode must be None or one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}.")
         if compile_mode is not None and not compile:
@@ -162,18 +168,27 @@ class CAMERAS(Explainer):
         self.fusion = fusion
         self.compile = compile
         self.compile_mode = compile_mode
+        self.compile_dynamic = COMPILE_DYNAMIC
         self._compiled: nn.Module | None = None
+        self._resolved: bool | str | None = None
         self._bytes_per_pixel: dict[tuple[Any, ...], float] = {}
 
-    def _runner(self) -> tuple[nn.Module, str | nn.Module]:
-        """The callable model and the layer to tap on it (the compiled wrapper shares the original's modules)."""
+    def _runner(self, images: int = 1) -> tuple[nn.Module, str | nn.Module]:
+        """The callable model and the layer to tap on it (the compiled wrapper shares the original's modules);
+        ``images``: the call's batch size, which decides ``compile="auto"`` on the first call."""
         assert self.layer_name is not None
-        if not self.compile:
+        if self._resolved is None:
+            self._resolved = resolve_compile(self.compile, images)
+        if not self._resolved:
             return self.model, self.layer_name
         if self._compiled is None:
-            backend = self.compile if isinstance(self.compile, str) else "inductor"
+            backend = self._resolved if isinstance(self._resolved, str) else "inductor"
+            if backend == "inductor":
+                use_inductor_cache()
+            if self.progress:
+                print("compiling (first call)", file=sys.stderr, flush=True)
             self._compiled = torch.compile(  # type: ignore[assignment]
-                self.model, dynamic=False, backend=backend, mode=self.compile_mode
+                self.model, dynamic=self.compile_dynamic, backend=backend, mode=self.compile_mode
             )
         assert self._compiled is not None
         return self._compiled, dict(self.model.named_modules())[self.layer_name]
@@ -214,6 +229,8 @@ class CAMERAS(Explainer):
         contrast: Contrast | None = None,
         **kwargs: Any,
     ) -> Result:
+        if self._resolved is None:  # "auto" decided by the first call's whole batch, before it is split in groups
+            self._resolved = resolve_compile(self.compile, int(images.shape[0]))
         batch = functools.partial(self._explain_batch, top_k=top_k)
         return explain_in_groups(images, targets, self.resolutions, self.max_batch, batch, contrast, self.square)
 

@@ -1,6 +1,7 @@
 """Metrics for saliency maps: localisation (pointing game, energy in box or in instance masks, the data-set pointing
 protocol with its "difficult" split, discrimination between annotated classes), faithfulness (insertion/deletion,
-confidence change, positive/negative map density), plus bounding-box I/O and lazily decoded instance masks.
+confidence change, positive/negative map density; all of them for several methods' maps in shared forward passes),
+plus bounding-box I/O and lazily decoded instance masks.
 
 Conventions: ``saliency`` is (B, H, W); ``boxes`` is a list of B float tensors (K_i, 4) with half-open rows
 ``(x0, y0, x1, y1)`` in the map's pixels (pixel (x, y) inside when x0 <= x < x1 and y0 <= y < y1); several boxes
@@ -15,6 +16,7 @@ of one image count as their union. A score that is undefined — a constant map,
 
 from __future__ import annotations
 
+from .batched import FaithfulnessSet, faithfulness_set
 from .boxes import (
     Annotation,
     boxes_tensor,
@@ -35,6 +37,7 @@ __all__ = [
     "Annotation",
     "Baseline",
     "ConfidenceChange",
+    "FaithfulnessSet",
     "InsertionDeletion",
     "MapDensity",
     "Segmentation",
@@ -47,6 +50,7 @@ __all__ = [
     "discrimination",
     "energy_in_box",
     "energy_in_mask",
+    "faithfulness_set",
     "insertion_deletion",
     "instance_mask",
     "is_difficult",
